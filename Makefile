@@ -1,0 +1,127 @@
+# The greenlet engine's build. Products go under build/ (ignored by git).
+#
+#   make              the engine (static and shared), tests, benchmark, demo
+#   make test         every test: C tests natively, under ASan+UBSan, under
+#                     valgrind, and cross-built for aarch64 under qemu
+#   make bench        the switch benchmark against ucontext and Boost.Context
+#   make demo         the main job: a workload of many greenlets
+#
+# Missing Debian packages are installed first (.ci/install-packages), so
+# that on a fresh machine these targets are all a user types.
+# Variables: CC, PYTHON (default /usr/bin/python3), BUILD (default build).
+
+CC ?= gcc
+PYTHON ?= /usr/bin/python3
+BUILD ?= build
+CROSS_CC ?= aarch64-linux-gnu-gcc
+QEMU ?= qemu-aarch64
+
+WARNINGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wpointer-arith -Wformat=2 -Wno-missing-field-initializers
+BASE_CFLAGS := -std=gnu11 -g -fPIC -fvisibility=hidden $(WARNINGS) -Isrc
+OPT_CFLAGS := -O2
+ASAN_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+               -fno-sanitize-recover=undefined
+
+ENGINE_SOURCES := $(sort $(wildcard src/*.c))
+ENGINE_HEADERS := $(wildcard src/*.h)
+ARCH_SOURCES := $(wildcard arch/*.S)
+TEST_SOURCES := $(sort $(wildcard tests/test_*.c)) tests/runner.c
+TEST_HEADERS := $(wildcard tests/*.h)
+
+.PHONY: all test test-native test-asan test-valgrind test-aarch64 bench demo \
+        clean packages-build packages-test
+all: $(BUILD)/libglengine.a $(BUILD)/libglengine.so $(BUILD)/engine-tests \
+     $(BUILD)/switch-bench $(BUILD)/scheduler-demo
+
+# ---------------------------------------------------------------- packages
+BUILD_PACKAGES := gcc make libc6-dev libunwind-dev libboost-context-dev g++
+TEST_PACKAGES := valgrind gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
+                 qemu-user gdb
+$(BUILD)/.packages-build: .ci/install-packages
+	@mkdir -p $(BUILD)
+	@.ci/install-packages $(BUILD_PACKAGES)
+	@touch $@
+$(BUILD)/.packages-test: .ci/install-packages
+	@mkdir -p $(BUILD)
+	@.ci/install-packages $(TEST_PACKAGES)
+	@touch $@
+packages-build: $(BUILD)/.packages-build
+packages-test: $(BUILD)/.packages-test
+
+# ------------------------------------------------------------ engine build
+# $(call engine_objects,DIR): the engine's objects for one build variant.
+engine_objects = $(patsubst src/%.c,$(1)/obj/%.o,$(ENGINE_SOURCES)) \
+                 $(1)/obj/arch_switch.o
+
+# Variant rules: native, ASan+UBSan, and aarch64 cross.
+define VARIANT
+$(1)/obj/%.o: src/%.c $(ENGINE_HEADERS) | $(BUILD)/.packages-build
+	@mkdir -p $$(@D)
+	$(2) $(3) -c $$< -o $$@
+$(1)/obj/arch_switch.o: $(ARCH_SOURCES) | $(BUILD)/.packages-build
+	@mkdir -p $$(@D)
+	$(2) $(3) -c arch/switch.S -o $$@
+$(1)/libglengine.a: $$(call engine_objects,$(1))
+	rm -f $$@
+	$(4) rcs $$@ $$^
+endef
+$(eval $(call VARIANT,$(BUILD),$(CC),$(BASE_CFLAGS) $(OPT_CFLAGS),ar))
+$(eval $(call VARIANT,$(BUILD)/asan,$(CC),$(BASE_CFLAGS) $(ASAN_CFLAGS),ar))
+$(eval $(call VARIANT,$(BUILD)/aarch64,$(CROSS_CC),$(BASE_CFLAGS) $(OPT_CFLAGS),aarch64-linux-gnu-ar))
+
+$(BUILD)/libglengine.so: $(call engine_objects,$(BUILD))
+	$(CC) -shared -Wl,-soname,libglengine.so -Wl,-z,noexecstack -o $@ $^ -lpthread
+
+# ------------------------------------------------------------------- tests
+TEST_CFLAGS := $(BASE_CFLAGS) -Itests -DGL_TEST_HAVE_LIBUNWIND
+$(BUILD)/engine-tests: $(TEST_SOURCES) $(TEST_HEADERS) $(BUILD)/libglengine.a
+	$(CC) $(TEST_CFLAGS) $(OPT_CFLAGS) -o $@ $(TEST_SOURCES) \
+	    $(BUILD)/libglengine.a -lunwind -lpthread
+$(BUILD)/asan/engine-tests: $(TEST_SOURCES) $(TEST_HEADERS) $(BUILD)/asan/libglengine.a
+	$(CC) $(TEST_CFLAGS) $(ASAN_CFLAGS) -o $@ $(TEST_SOURCES) \
+	    $(BUILD)/asan/libglengine.a -lunwind -lpthread
+$(BUILD)/aarch64/engine-tests: $(TEST_SOURCES) $(TEST_HEADERS) $(BUILD)/aarch64/libglengine.a | $(BUILD)/.packages-test
+	$(CROSS_CC) $(BASE_CFLAGS) -Itests $(OPT_CFLAGS) -static -o $@ \
+	    $(TEST_SOURCES) $(BUILD)/aarch64/libglengine.a -lpthread
+
+test: test-native test-asan test-valgrind test-aarch64
+	@echo "all C test runs passed"
+
+test-native: $(BUILD)/engine-tests
+	@echo "== C tests, native ($(CC))"
+	$(BUILD)/engine-tests
+
+test-asan: $(BUILD)/asan/engine-tests
+	@echo "== C tests, ASan+UBSan"
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 GL_TEST_TIMEOUT_SCALE=3 \
+	    $(BUILD)/asan/engine-tests
+
+test-valgrind: $(BUILD)/engine-tests | $(BUILD)/.packages-test
+	@echo "== C tests, valgrind memcheck"
+	GL_TEST_TIMEOUT_SCALE=10 valgrind -q --error-exitcode=99 \
+	    --leak-check=full --errors-for-leak-kinds=definite \
+	    $(BUILD)/engine-tests
+
+test-aarch64: $(BUILD)/aarch64/engine-tests
+	@echo "== C tests, aarch64 under $(QEMU)"
+	GL_TEST_TIMEOUT_SCALE=10 $(QEMU) $(BUILD)/aarch64/engine-tests
+
+# --------------------------------------------------------- bench and demo
+$(BUILD)/switch-bench: bench/switch_bench.c bench/boost_context.cpp bench/bench_clock.h $(BUILD)/libglengine.a
+	g++ -O2 -g -c bench/boost_context.cpp -o $(BUILD)/boost_context.o
+	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) -Ibench -o $@ bench/switch_bench.c \
+	    $(BUILD)/boost_context.o $(BUILD)/libglengine.a -lboost_context \
+	    -lstdc++ -lpthread
+
+bench: $(BUILD)/switch-bench
+	$(BUILD)/switch-bench
+
+$(BUILD)/scheduler-demo: tests/workloads/scheduler_demo.c $(BUILD)/libglengine.a
+	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) -o $@ $< $(BUILD)/libglengine.a -lpthread
+
+demo: $(BUILD)/scheduler-demo
+	$(BUILD)/scheduler-demo
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,164 @@
+/*
+ * switch_x86_64_sysv_elf.S -- the register switch for x86-64, System V
+ * ABI, ELF. Included by arch/switch.S.
+ *
+ * Implements (see src/engine.h):
+ *
+ *   int gl__stack_switch(gl__thread *thread);
+ *   noreturn: gl__greenlet_trampoline(gl__thread *thread)
+ *
+ * ABI: System V AMD64 psABI 1.0, section 3.2. Callee-saved: rbx, rbp,
+ * r12-r15, the control bits of MXCSR and the x87 control word (3.2.1).
+ * The direction flag is clear at calls and stays so. Everything else is
+ * dead across a call, so it is not saved.
+ *
+ * The switch frame, at a suspended greenlet's stack_pointer:
+ *
+ *   offset  size  content
+ *       0     4   MXCSR
+ *       4     2   x87 FPU control word
+ *       8     8   r15
+ *      16     8   r14
+ *      24     8   r13
+ *      32     8   r12
+ *      40     8   rbx
+ *      48     8   rbp
+ *      56     8   return address into the caller of gl__stack_switch
+ *   CFA = stack_pointer + 64
+ *
+ * The CFI describes this frame at every instruction, so gdb, libunwind and
+ * the C++ unwinder walk from a suspended greenlet's switch frame into its
+ * callers. gl__greenlet_trampoline, the root of every greenlet's stack, says
+ * that its return address is undefined: backtraces end there cleanly.
+ *
+ * CET: each entry point begins with endbr64 and the object is marked
+ * IBT-compatible. It is not marked shadow-stack compatible, and must not
+ * be: returning into another greenlet is exactly what a shadow stack forbids.
+ */
+
+    .text
+
+/* int gl__stack_switch(gl__thread *thread) */
+    .globl  gl__stack_switch
+    .hidden gl__stack_switch
+    .type   gl__stack_switch, @function
+    .p2align 4
+gl__stack_switch:
+    .cfi_startproc
+    endbr64                         /* a valid indirect-branch target */
+    pushq   %rbp                    /* callee-saved registers of the origin */
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %rbp, 0
+    pushq   %rbx
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %rbx, 0
+    pushq   %r12
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %r12, 0
+    pushq   %r13
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %r13, 0
+    pushq   %r14
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %r14, 0
+    pushq   %r15
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %r15, 0
+    subq    $8, %rsp                /* room for the FP control words; the */
+    .cfi_adjust_cfa_offset 8        /* stack is 16-byte aligned again */
+    stmxcsr (%rsp)                  /* SSE control and status */
+    fnstcw  4(%rsp)                 /* x87 control word */
+
+    movq    %rdi, %rbx              /* keep the thread record across calls */
+    movq    %rsp, %rsi              /* the origin's stack pointer */
+    call    gl__switch_save         /* -> rax: target sp, rdx: action */
+.Lsuspended:                        /* where a suspended frame stands */
+    testq   %rdx, %rdx
+    jnz     .Lnot_a_move            /* start a greenlet, or an error */
+
+    movq    %rax, %rsp              /* onto the target's stack; same frame */
+    movq    %rbx, %rdi              /* layout, so the CFI still holds */
+    call    gl__switch_restore      /* copy the target's bytes back */
+    xorl    %eax, %eax              /* the target's gl__stack_switch -> 0 */
+
+.Lreturn:
+    .cfi_remember_state             /* the full frame, for .Lnot_a_move */
+    ldmxcsr (%rsp)                  /* the resumed greenlet's FP state */
+    fldcw   4(%rsp)
+    addq    $8, %rsp
+    .cfi_adjust_cfa_offset -8
+    popq    %r15                    /* and its callee-saved registers */
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %r15
+    popq    %r14
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %r14
+    popq    %r13
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %r13
+    popq    %r12
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %r12
+    popq    %rbx
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %rbx
+    popq    %rbp
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %rbp
+    ret                             /* into the resumed greenlet */
+
+.Lnot_a_move:
+    .cfi_restore_state              /* the full frame is still in place */
+    js      .Lfailed                /* negative action: an error code */
+    movq    %rbx, %rdi              /* start the target right below us */
+    call    gl__greenlet_trampoline /* never returns */
+    ud2
+
+.Lfailed:
+    movl    %edx, %eax              /* nothing moved: return the error */
+    jmp     .Lreturn
+    .cfi_endproc
+    .size   gl__stack_switch, .-gl__stack_switch
+
+/* The root frame of every greenlet. Entered by a call with the stack
+ * 16-byte aligned, so at entry rsp = 8 (mod 16). */
+    .globl  gl__greenlet_trampoline
+    .hidden gl__greenlet_trampoline
+    .type   gl__greenlet_trampoline, @function
+    .p2align 4
+gl__greenlet_trampoline:
+    .cfi_startproc
+    .cfi_undefined %rip             /* the outermost frame of this greenlet */
+    endbr64
+    xorl    %ebp, %ebp              /* frame-pointer chains end here too */
+    subq    $8, %rsp                /* align for the call below */
+    .cfi_adjust_cfa_offset 8
+    call    gl__greenlet_begin      /* runs the greenlet; never returns */
+    ud2
+    .cfi_endproc
+    .size   gl__greenlet_trampoline, .-gl__greenlet_trampoline
+
+/* const void *const gl__switch_suspended_ip: an instruction address whose
+ * CFI describes the switch frame, for unwinders of suspended greenlets. */
+    .section .data.rel.ro, "aw"
+    .p2align 3
+    .globl  gl__switch_suspended_ip
+    .hidden gl__switch_suspended_ip
+    .type   gl__switch_suspended_ip, @object
+    .size   gl__switch_suspended_ip, 8
+gl__switch_suspended_ip:
+    .quad   .Lsuspended
+
+/* IBT only: see the top of the file. */
+    .section .note.gnu.property, "a"
+    .p2align 3
+    .long   4                       /* name size: "GNU\0" */
+    .long   16                      /* descriptor size */
+    .long   5                       /* NT_GNU_PROPERTY_TYPE_0 */
+    .asciz  "GNU"
+    .long   0xc0000002              /* GNU_PROPERTY_X86_FEATURE_1_AND */
+    .long   4                       /* data size */
+    .long   1                       /* GNU_PROPERTY_X86_FEATURE_1_IBT */
+    .p2align 3
+
+    .section .note.GNU-stack, "", @progbits

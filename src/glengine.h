@@ -1,0 +1,258 @@
+/*
+ * glengine.h -- the public face of the greenlet switching engine.
+ *
+ * A greenlet is a coroutine that runs on the C stack of the thread that
+ * created it. Switching copies slices of that one stack to the heap and back
+ * (see docs/engine.md for the algorithm), so greenlets cost no address space
+ * of their own and can grow as deep as the thread's stack allows. The engine
+ * knows nothing about any language: a runtime above it (the CPython binding,
+ * or a plain C program) plugs its per-greenlet state in through hooks.
+ *
+ * Every greenlet is a record with a 64-bit id that is never reused, and every
+ * record is reachable from a process-wide registry that other threads may
+ * walk (gl_registry_walk) while the greenlets run.
+ *
+ * Conventions (as in libuv): names starting with gl_ are public; functions
+ * return 0 on success or a negative GL_E* code, whose name and message
+ * gl_error_name() and gl_strerror() give; constructors hand their object back
+ * through an out-parameter. The library never aborts and never prints.
+ *
+ * Threads: a greenlet belongs to the thread that created it and may be
+ * switched to, killed and reparented only from that thread. Each thread gets
+ * its own main greenlet, created on its first call into the engine, which
+ * stands for the thread's original flow of control. When a thread exits, its
+ * greenlets that never finished are marked dead and their heap copies freed;
+ * their records stay valid until gl_destroy().
+ */
+#ifndef GLENGINE_H
+#define GLENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define GL_EXPORT __attribute__((visibility("default")))
+#else
+#define GL_EXPORT
+#endif
+
+/* ---------------------------------------------------------------- errors */
+
+/* X(name, value, message): every error code the engine returns. */
+#define GL_ERROR_TABLE(X)                                                     \
+    X(GL_ENOMEM, -1, "out of memory")                                         \
+    X(GL_EINVAL, -2, "invalid argument")                                      \
+    X(GL_EDEAD, -3, "the greenlet is dead")                                   \
+    X(GL_EWRONGTHREAD, -4, "the greenlet belongs to another thread")          \
+    X(GL_ECYCLE, -5, "the new parent would make a cycle of parents")          \
+    X(GL_EBUSY, -6, "the greenlet is running")                                \
+    X(GL_ETHREADEXITED, -7, "the greenlet's thread has exited")
+
+enum gl_error {
+#define GL_ERROR_ENUM(name, value, message) name = value,
+    GL_ERROR_TABLE(GL_ERROR_ENUM)
+#undef GL_ERROR_ENUM
+};
+
+/* "GL_ENOMEM" for GL_ENOMEM; "GL_OK" for 0; "GL_EUNKNOWN" otherwise. */
+GL_EXPORT const char *gl_error_name(int code);
+/* A sentence for any code; "success" for 0. Never NULL. */
+GL_EXPORT const char *gl_strerror(int code);
+
+/* ------------------------------------------------------------- greenlets */
+
+typedef struct gl_greenlet gl_greenlet;
+
+typedef enum gl_state {
+    GL_STATE_NEW = 0,       /* created, never switched to */
+    GL_STATE_RUNNING = 1,   /* the current greenlet of its thread */
+    GL_STATE_SUSPENDED = 2, /* started, switched away from */
+    GL_STATE_DEAD = 3       /* its run function returned, or it was killed */
+} gl_state;
+
+/* What travels with a switch. The engine never looks at `value`; `thrown`
+ * tells the receiver that the sender meant it as a throw (the runtime above
+ * decides what a throw is: an exception, a cancellation...). */
+typedef struct gl_message {
+    void *value;
+    int thrown;
+} gl_message;
+
+/* The body of a greenlet. `argument` is the one given to gl_create();
+ * `first` is the message of the first switch into the greenlet. What it
+ * returns is sent to its parent (or, if the parent is dead, the nearest live
+ * ancestor), and the greenlet is dead from then on. */
+typedef gl_message gl_run_function(void *argument, gl_message first);
+
+/* Creates a greenlet in state NEW owned by the calling thread. `parent` NULL
+ * means the calling thread's current greenlet; a parent of another thread is
+ * refused (GL_EWRONGTHREAD). The caller owns the record and releases it with
+ * gl_destroy(). Errors: GL_EINVAL (run NULL), GL_ENOMEM. */
+GL_EXPORT int gl_create(gl_greenlet **out, gl_run_function *run,
+                        void *argument, gl_greenlet *parent);
+
+/* Switches to `target`, sending `message`. Returns when some greenlet
+ * switches back to the caller; `*received` (may be NULL) then holds the
+ * message it sent. A NEW target starts running its run function with
+ * `message` as `first`. Switching to the current greenlet returns at once
+ * with `message` received.
+ * Errors (nothing has happened, both greenlets are as they were):
+ * GL_EDEAD, GL_EWRONGTHREAD, GL_ETHREADEXITED, GL_ENOMEM (the stack bytes
+ * that the target needs could not be saved), GL_EINVAL (target NULL). */
+GL_EXPORT int gl_switch(gl_greenlet *target, gl_message message,
+                        gl_message *received);
+
+/* Kills a NEW or SUSPENDED greenlet without running it: it becomes DEAD and
+ * its heap copy is freed. Its C frames never resume, so a runtime that must
+ * unwind them (Python) throws into the greenlet instead. Killing a dead
+ * greenlet does nothing. Errors: GL_EBUSY (the greenlet is running; a thread's
+ * main greenlet, too, counts as running until its thread exits),
+ * GL_EWRONGTHREAD (called from a thread other than the greenlet's, while that
+ * thread lives). */
+GL_EXPORT int gl_kill(gl_greenlet *greenlet);
+
+/* Kills the greenlet (as gl_kill) and releases the caller's record. The
+ * memory lives on while other greenlets name it as their parent, so parent
+ * pointers never dangle. Errors as gl_kill; on error nothing is released.
+ * A thread's main greenlet is released by the engine, never by gl_destroy
+ * (GL_EINVAL). */
+GL_EXPORT int gl_destroy(gl_greenlet *greenlet);
+
+/* The calling thread's current and main greenlets, creating the thread's
+ * main greenlet on first use. NULL only when that allocation fails. */
+GL_EXPORT gl_greenlet *gl_current(void);
+GL_EXPORT gl_greenlet *gl_main(void);
+
+/* The parent (NULL for a main greenlet). */
+GL_EXPORT gl_greenlet *gl_parent(const gl_greenlet *greenlet);
+
+/* Makes `parent` the parent of `greenlet`. Errors: GL_EINVAL (a NULL
+ * argument, or greenlet is a main greenlet), GL_ECYCLE (parent is greenlet
+ * or one of its descendants), GL_EWRONGTHREAD (the two belong to different
+ * threads, or the caller is not their thread). */
+GL_EXPORT int gl_set_parent(gl_greenlet *greenlet, gl_greenlet *parent);
+
+GL_EXPORT gl_state gl_state_of(const gl_greenlet *greenlet);
+GL_EXPORT uint64_t gl_id(const gl_greenlet *greenlet);
+/* 1 for a thread's main greenlet, else 0. */
+GL_EXPORT int gl_is_main(const gl_greenlet *greenlet);
+/* 1 when the greenlet belongs to the calling thread, else 0. */
+GL_EXPORT int gl_is_mine(const gl_greenlet *greenlet);
+
+/* One pointer that the runtime above keeps in the record (the CPython
+ * binding keeps its greenlet object there). NULL until set. */
+GL_EXPORT void gl_set_binding(gl_greenlet *greenlet, void *binding);
+GL_EXPORT void *gl_binding(const gl_greenlet *greenlet);
+
+/* ------------------------------------------------------------------ hooks */
+
+/* A runtime's per-greenlet state is saved and restored around every switch.
+ * `save_state(origin)` runs while the origin's stack is fully in place,
+ * before any byte moves; `restore_state(target)` runs after the target's
+ * bytes are back, before its code resumes. `observe(origin, target, thrown)`
+ * runs on every switch, in the target, after restore_state. When a greenlet
+ * starts, restore_state and observe run in it before its run function.
+ * Each hook may be NULL; each costs one indirect call per switch when set.
+ * No hook may switch greenlets. Set hooks before creating greenlets; they
+ * are process-wide. */
+typedef struct gl_runtime_hooks {
+    void (*save_state)(gl_greenlet *origin, void *context);
+    void (*restore_state)(gl_greenlet *target, void *context);
+    void (*observe)(gl_greenlet *origin, gl_greenlet *target, int thrown,
+                    void *context);
+    void *context;
+} gl_runtime_hooks;
+
+/* Copies *hooks (NULL removes all). */
+GL_EXPORT void gl_set_runtime_hooks(const gl_runtime_hooks *hooks);
+
+/* Where the engine gets memory: records and heap copies of stacks. The
+ * functions follow malloc/realloc/free, plus a context pointer. Tests install
+ * one that fails on demand. NULL restores the C library's. Set it while no
+ * greenlet exists, or with functions that can free each other's memory. */
+typedef struct gl_allocator {
+    void *(*allocate)(size_t size, void *context);
+    void *(*reallocate)(void *memory, size_t size, void *context);
+    void (*release)(void *memory, void *context);
+    void *context;
+} gl_allocator;
+
+GL_EXPORT void gl_set_allocator(const gl_allocator *allocator);
+
+/* --------------------------------------------------------------- registry */
+
+/* A copy of one record's public part. Addresses are numbers, not pointers:
+ * from another thread they may be stale by the time they are read, and the
+ * heap copy may have been freed, so a walker must never dereference them. */
+typedef struct gl_greenlet_info {
+    uint64_t id;
+    uint64_t parent_id;        /* 0: no parent (a main greenlet) */
+    uint64_t thread_serial;    /* the engine's number for the thread, from 1 */
+    int64_t thread_os_id;      /* gettid() of the thread */
+    gl_state state;
+    int is_main;
+    /* The greenlet's stack is [stack_pointer, stack_stop): stack_stop is
+     * where it started (for a main greenlet, the top of the thread's stack);
+     * stack_pointer where it was suspended (0 when NEW, DEAD, or RUNNING,
+     * whose stack pointer moves). Of that range, [stack_pointer,
+     * stack_pointer + saved_bytes) is on the heap now and the rest is live. */
+    uintptr_t stack_pointer;
+    uintptr_t stack_stop;
+    uintptr_t heap_copy;       /* address of the heap copy, 0 if none */
+    size_t saved_bytes;        /* stack bytes held on the heap now */
+    size_t saved_bytes_peak;   /* most ever held at once */
+    uint64_t switches;         /* times it was switched to */
+    uint64_t created_ns;       /* CLOCK_MONOTONIC at creation */
+    uint64_t last_ran_serial;  /* thread's switch serial when last resumed */
+    void *binding;
+} gl_greenlet_info;
+
+/* Per-thread facts: the thread's own counters and totals. */
+typedef struct gl_thread_info {
+    uint64_t serial;
+    int64_t os_id;
+    int exited;
+    uint64_t switch_serial;    /* switches made in this thread so far */
+    uint64_t current_id;       /* id of its running greenlet */
+    size_t saved_bytes;        /* sum of saved_bytes of its greenlets */
+    size_t saved_bytes_peak;
+    size_t greenlets;          /* records of the thread, main included */
+} gl_thread_info;
+
+/* Copies the record of `greenlet` into *info. Exact when called from the
+ * greenlet's own thread; from another thread the copy is consistent (taken
+ * under the thread's switch sequence count) but may be stale at once. */
+GL_EXPORT void gl_greenlet_get_info(const gl_greenlet *greenlet,
+                                    gl_greenlet_info *info);
+
+/* How other threads walk the registry safely: gl_registry_walk holds the
+ * registry lock, which creation and destruction of records also take, so no
+ * record is freed during the walk; switches take no lock, so each thread's
+ * records are copied under that thread's switch sequence count (a copy is
+ * retried when a switch ran during it) and handed to the callbacks as
+ * consistent snapshots. Callbacks get copies only, must not call into the
+ * engine, and return nonzero to stop the walk early. Cost: O(live records);
+ * threads that switch constantly can make a copy retry a few times.
+ * `on_thread` and `on_greenlet` may be NULL; `on_thread` comes before the
+ * greenlets of its thread. Returns the number of records visited. */
+typedef int gl_thread_visitor(const gl_thread_info *thread, void *context);
+typedef int gl_greenlet_visitor(const gl_greenlet_info *greenlet,
+                                void *context);
+GL_EXPORT size_t gl_registry_walk(gl_thread_visitor *on_thread,
+                                  gl_greenlet_visitor *on_greenlet,
+                                  void *context);
+
+/* Stack bytes held on the heap by the calling thread's greenlets, and by all
+ * greenlets of the process (a sum over threads under the registry lock).
+ * Both are exact: they change only inside switches and kills. */
+GL_EXPORT size_t gl_thread_saved_bytes(void);
+GL_EXPORT size_t gl_process_saved_bytes(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GLENGINE_H */

@@ -1,0 +1,228 @@
+/*
+ * stack_slices.c -- the stack-slice algorithm: which bytes of the one C
+ * stack of a thread move to the heap, and back, when it switches greenlets.
+ *
+ * A greenlet owns the stack from its stack_stop (where it started) down to
+ * wherever its calls reach. To resume greenlet T, everything below
+ * T->stack_stop must be T's own, so the bytes that other greenlets still
+ * have there are copied to their heap copies first; then T's saved bytes are
+ * copied back. Greenlets whose bytes lie above T->stack_stop stay where they
+ * are. Copies are lazy: a suspended greenlet may be partly saved (its
+ * lowest bytes, nearest the stack pointer) and partly live.
+ *
+ *   higher addresses
+ *   +------------------------+ main: stack_stop = top of the thread's stack
+ *   | main, live             |
+ *   +------------------------+ A->stack_stop
+ *   | A, live part           |
+ *   |- - - - - - - - - - - - |<-- T->stack_stop: below here must be freed
+ *   | A, saved on resume of T|    A: saved up to T->stack_stop only
+ *   +------------------------+ B->stack_stop
+ *   | B, saved whole         |
+ *   +------------------------+ origin->stack_stop
+ *   | origin (the running    |
+ *   | greenlet), saved whole |
+ *   +------------------------+ stack pointer at the switch
+ *   lower addresses
+ *
+ * The greenlets that may have live bytes form a chain through `live_above`
+ * from the running greenlet up to the main greenlet; saving walks it from the
+ * bottom. A new greenlet needs nothing saved: it starts just below its
+ * starter's stack pointer, and its stack_stop is set there.
+ *
+ * Saving is all or nothing: heap copies are grown first, and only when
+ * every allocation has succeeded are bytes copied and counts changed, so an
+ * allocation failure leaves every greenlet exactly as it was.
+ */
+#include "engine.h"
+#include "sanitizers.h"
+
+#include <string.h>
+
+void gl__account_saved(gl_greenlet *greenlet, ptrdiff_t delta)
+{
+    gl__thread *thread = greenlet->thread;
+    greenlet->saved_bytes += delta;
+    if (greenlet->saved_bytes > greenlet->saved_bytes_peak)
+        greenlet->saved_bytes_peak = greenlet->saved_bytes;
+    thread->saved_bytes += delta;
+    if (thread->saved_bytes > thread->saved_bytes_peak)
+        thread->saved_bytes_peak = thread->saved_bytes;
+}
+
+/* How far up the stack `owner` must be saved so that the stack below
+ * `stop` is free: to its own stack_stop, or to `stop` if that is lower. */
+static char *save_limit(const gl_greenlet *owner, char *stop)
+{
+    return owner->stack_stop < stop ? owner->stack_stop : stop;
+}
+
+/* Calls `visit` on each greenlet of the chain starting at `first` that has
+ * bytes below `stop`, excluding `target` (which needs its own bytes), and
+ * stops at the first failure. Returns 0 or that failure. */
+typedef int slice_visitor(gl_greenlet *owner, char *limit);
+static int for_each_slice_below(gl_greenlet *first, gl_greenlet *target,
+                                char *stop, slice_visitor *visit)
+{
+    for (gl_greenlet *owner = first; owner && owner != target;
+         owner = owner->live_above) {
+        char *limit = save_limit(owner, stop);
+        if (limit > owner->stack_pointer + owner->saved_bytes) {
+            int error = visit(owner, limit);
+            if (error)
+                return error;
+        }
+        if (owner->stack_stop >= stop)
+            break; /* it goes on above `stop`: nothing further up is hit */
+    }
+    return 0;
+}
+
+static int reserve_heap_copy(gl_greenlet *owner, char *limit)
+{
+    size_t needed = (size_t)(limit - owner->stack_pointer);
+    if (needed <= owner->heap_capacity)
+        return 0;
+    char *grown = gl__reallocate(owner->heap_copy, needed);
+    if (!grown)
+        return GL_ENOMEM;
+    owner->heap_copy = grown;
+    owner->heap_capacity = needed;
+    return 0;
+}
+
+/* Undoes reserve_heap_copy: gives back capacity beyond what is saved. */
+static int release_spare_capacity(gl_greenlet *owner, char *limit)
+{
+    (void)limit;
+    if (owner->heap_capacity == owner->saved_bytes)
+        return 0;
+    if (owner->saved_bytes == 0) {
+        gl__release(owner->heap_copy);
+        owner->heap_copy = NULL;
+        owner->heap_capacity = 0;
+        return 0;
+    }
+    char *shrunk = gl__reallocate(owner->heap_copy, owner->saved_bytes);
+    if (shrunk) { /* if not, the larger block simply stays */
+        owner->heap_copy = shrunk;
+        owner->heap_capacity = owner->saved_bytes;
+    }
+    return 0;
+}
+
+static int copy_slice_to_heap(gl_greenlet *owner, char *limit)
+{
+    char *from = owner->stack_pointer + owner->saved_bytes;
+    size_t bytes = (size_t)(limit - from);
+    gl__sanitizer_stack_readable(from, bytes);
+    memcpy(owner->heap_copy + owner->saved_bytes, from, bytes);
+    gl__account_saved(owner, (ptrdiff_t)bytes);
+    return 0;
+}
+
+/* Frees the stack below `stop` for `target`, starting from greenlet
+ * `first` of the running chain. All or nothing (see the top of the file). */
+static int vacate_below(gl_greenlet *first, gl_greenlet *target, char *stop)
+{
+    int error = for_each_slice_below(first, target, stop, reserve_heap_copy);
+    if (error) {
+        for_each_slice_below(first, target, stop, release_spare_capacity);
+        return error;
+    }
+    return for_each_slice_below(first, target, stop, copy_slice_to_heap);
+}
+
+/* Counts and states once the stack belongs to `target`. */
+static void commit_switch(gl__thread *thread, gl_greenlet *origin,
+                          gl_greenlet *target)
+{
+    if (origin->state == GL_STATE_RUNNING)
+        origin->state = thread->origin_finished ? GL_STATE_DEAD
+                                                : GL_STATE_SUSPENDED;
+    target->state = GL_STATE_RUNNING;
+    target->switches++;
+    target->last_ran_serial = ++thread->switch_serial;
+    thread->current = target;
+    thread->origin_finished = 0;
+}
+
+/* The first greenlet of the chain that may hold live bytes once the origin
+ * has left: the origin itself, unless it finished (its bytes are garbage). */
+static gl_greenlet *chain_after_origin(gl__thread *thread,
+                                       gl_greenlet *origin)
+{
+    return thread->origin_finished ? origin->live_above : origin;
+}
+
+gl__switch_step gl__switch_save(gl__thread *thread, char *stack_pointer)
+{
+    gl_greenlet *origin = thread->current, *target = thread->target;
+    gl__switch_step step = {NULL, GL__SWITCH_MOVE};
+    gl__records_change_begin(thread);
+    thread->origin = origin;
+    origin->stack_pointer = stack_pointer;
+    if (stack_pointer < thread->deepest_switch_pointer)
+        thread->deepest_switch_pointer = stack_pointer;
+    gl_greenlet *chain = chain_after_origin(thread, origin);
+
+    if (target->state == GL_STATE_NEW) {
+        /* It starts right below us; nothing of anybody's is in the way. */
+        target->stack_stop = stack_pointer;
+        target->live_above = chain;
+        commit_switch(thread, origin, target);
+        gl__records_change_end(thread);
+        step.action = GL__SWITCH_START;
+        return step;
+    }
+    int error = vacate_below(chain, target, target->stack_stop);
+    if (error) {
+        gl__records_change_end(thread);
+        step.action = error;
+        return step;
+    }
+    step.stack_pointer = target->stack_pointer;
+    return step;
+}
+
+void gl__switch_restore(gl__thread *thread)
+{
+    gl_greenlet *origin = thread->origin, *target = thread->target;
+    gl__sanitizer_stack_reused(thread->deepest_switch_pointer,
+                               target->stack_pointer + target->saved_bytes);
+    if (target->saved_bytes) {
+        memcpy(target->stack_pointer, target->heap_copy, target->saved_bytes);
+        gl__account_saved(target, -(ptrdiff_t)target->saved_bytes);
+    }
+    if (target->heap_copy) {
+        gl__release(target->heap_copy);
+        target->heap_copy = NULL;
+        target->heap_capacity = 0;
+    }
+    /* Skip the greenlets that now lie entirely below the target's stop:
+     * they were just saved whole. */
+    gl_greenlet *above = chain_after_origin(thread, origin);
+    while (above && above->stack_stop <= target->stack_stop)
+        above = above->live_above;
+    target->live_above = above;
+    commit_switch(thread, origin, target);
+    gl__records_change_end(thread);
+}
+
+void gl__stack_discard(gl__thread *thread, gl_greenlet *greenlet)
+{
+    if (greenlet->heap_copy) {
+        gl__account_saved(greenlet, -(ptrdiff_t)greenlet->saved_bytes);
+        gl__release(greenlet->heap_copy);
+        greenlet->heap_copy = NULL;
+        greenlet->heap_capacity = 0;
+    }
+    /* If it still had live bytes, it is in the running chain: unlink it. */
+    for (gl_greenlet *g = thread->current; g; g = g->live_above) {
+        if (g->live_above == greenlet) {
+            g->live_above = greenlet->live_above;
+            break;
+        }
+    }
+    greenlet->live_above = NULL;
+}

@@ -1,0 +1,110 @@
+/*
+ * threads.c -- per-thread state: the thread record, its main greenlet, and
+ * what happens when the thread exits.
+ *
+ * A thread's record is created on its first call into the engine and found
+ * through an initial-exec thread-local pointer (one load, no call, on the
+ * switch path). It outlives the thread while any of the thread's greenlet
+ * records remain, because those records point at it; a thread-specific-data
+ * destructor marks it exited and kills the greenlets that can never run
+ * again now that their stack is gone.
+ */
+#define _GNU_SOURCE
+#include "engine.h"
+
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+__thread gl__thread *gl__this_thread_record
+    __attribute__((tls_model("initial-exec")));
+
+static pthread_key_t thread_exit_key;
+static pthread_once_t thread_exit_key_once = PTHREAD_ONCE_INIT;
+static atomic_uint_fast64_t next_thread_serial = 1;
+
+uint64_t gl__monotonic_ns(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
+/* Runs at thread exit (for threads that ever used the engine). Every
+ * greenlet of the thread is dead from now on: its frames lived on the stack
+ * that is going away. Records stay until their owners destroy them. */
+static void thread_exit(void *record)
+{
+    gl__thread *thread = record;
+    gl__registry_lock();
+    gl__records_change_begin(thread);
+    thread->current = NULL; /* no chain of live stacks is left */
+    for (gl_greenlet *g = thread->first_greenlet; g; g = g->thread_next) {
+        gl__stack_discard(thread, g);
+        g->state = GL_STATE_DEAD;
+    }
+    thread->exited = 1;
+    gl__records_change_end(thread);
+    gl__this_thread_record = NULL;
+    gl__greenlet_unreference(&thread->main_greenlet); /* the thread's hold */
+    gl__thread_unreference(thread);                   /* "while it lives" */
+    gl__registry_unlock();
+}
+
+static void create_thread_exit_key(void)
+{
+    /* Without the key, threads still work; only their exit goes unseen. */
+    if (pthread_key_create(&thread_exit_key, thread_exit) != 0)
+        thread_exit_key = (pthread_key_t)-1;
+}
+
+/* Asks the threads library where this thread's stack lies. Used for
+ * reports and for sanitizer bookkeeping only; the switch does not need it. */
+static void find_stack_bounds(gl__thread *thread)
+{
+    pthread_attr_t attributes;
+    void *low;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &attributes) != 0)
+        return;
+    if (pthread_attr_getstack(&attributes, &low, &size) == 0) {
+        thread->stack_low = low;
+        thread->stack_high = (char *)low + size;
+    }
+    pthread_attr_destroy(&attributes);
+}
+
+gl__thread *gl__thread_slow(void)
+{
+    pthread_once(&thread_exit_key_once, create_thread_exit_key);
+    gl__thread *thread = gl__allocate(sizeof *thread);
+    if (!thread)
+        return NULL;
+    memset(thread, 0, sizeof *thread);
+    thread->serial = atomic_fetch_add(&next_thread_serial, 1);
+    thread->os_id = gettid();
+    find_stack_bounds(thread);
+    thread->deepest_switch_pointer = (char *)UINTPTR_MAX;
+
+    gl_greenlet *main = &thread->main_greenlet;
+    main->thread = thread;
+    main->is_main = 1;
+    main->state = GL_STATE_RUNNING;
+    /* The main greenlet owns the stack all the way up. */
+    main->stack_stop = (char *)UINTPTR_MAX;
+    main->created_ns = gl__monotonic_ns();
+    thread->current = main;
+
+    gl__registry_lock();
+    thread->references = 1; /* while the thread lives */
+    gl__registry_add_thread(thread);
+    main->references = 1; /* held by the thread until it exits */
+    gl__registry_add_greenlet(main);
+    gl__registry_unlock();
+
+    if (thread_exit_key != (pthread_key_t)-1)
+        pthread_setspecific(thread_exit_key, thread);
+    gl__this_thread_record = thread;
+    return thread;
+}

@@ -1,0 +1,20 @@
+/*
+ * test_list.h -- every C test, by area, in the order they run. Included
+ * by runner.c with TEST_DECLARE defined twice: once to declare, once to
+ * fill the table.
+ */
+/* test_switch.c */
+TEST_DECLARE(ping_pong)
+TEST_DECLARE(switch_to_self_returns_the_message)
+TEST_DECLARE(run_return_goes_to_parent_and_kills)
+TEST_DECLARE(nested_parents_return_in_order)
+TEST_DECLARE(dead_parent_hands_result_to_nearest_live_ancestor)
+TEST_DECLARE(new_parent_is_started_by_childs_result)
+TEST_DECLARE(throw_flag_travels_to_new_greenlet)
+TEST_DECLARE(hooks_bracket_every_switch)
+TEST_DECLARE(error_names_and_messages)
+/* test_stacks.c */
+TEST_DECLARE(deep_recursion_interleaved_keeps_stack_contents)
+TEST_DECLARE(two_greenlets_each_over_one_megabyte_deep)
+TEST_DECLARE(heap_bytes_are_accounted_exactly)
+TEST_DECLARE(suspended_ancestors_stay_live_while_descendants_run)

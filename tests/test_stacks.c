@@ -1,0 +1,311 @@
+/*
+ * test_stacks.c -- the stack-slice algorithm under load: deep recursion in
+ * several greenlets interleaved with a main greenlet that itself switches
+ * from varying depths, stack contents checked after every switch; 1 MB
+ * deep greenlets; and heap-held bytes accounted exactly.
+ */
+#include "glengine.h"
+#include "runner.h"
+
+#include <string.h>
+
+/* Each recursion level fills a local array with a pattern of its own and
+ * links it to the levels above, so that any level can check them all. */
+struct frame_link {
+    const struct frame_link *up;
+    const unsigned char *data;
+    size_t size;
+    unsigned seed;
+};
+
+static unsigned char pattern(unsigned seed, size_t i)
+{
+    return (unsigned char)(seed * 2654435761u + i * 40503u + (i >> 8));
+}
+
+static void check_chain(const struct frame_link *link)
+{
+    for (; link; link = link->up)
+        for (size_t i = 0; i < link->size; i++)
+            if (link->data[i] != pattern(link->seed, i))
+                test_fail(__FILE__, __LINE__,
+                          "stack byte %zu of frame seed %u changed", i,
+                          link->seed);
+}
+
+typedef void bottom_action(const struct frame_link *bottom, void *context);
+
+/* Recurses `levels` deep with `bytes_per_level` of checked data on each
+ * level, runs `at_bottom` there, and checks every level on the way out. */
+static __attribute__((noinline)) void descend(unsigned levels,
+                                              unsigned seed,
+                                              const struct frame_link *up,
+                                              bottom_action *at_bottom,
+                                              void *context)
+{
+    unsigned char data[512];
+    struct frame_link self = {up, data, sizeof data, seed};
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = pattern(seed, i);
+    if (levels == 0)
+        at_bottom(&self, context);
+    else
+        descend(levels - 1, seed * 7 + 1, &self, at_bottom, context);
+    check_chain(&self);
+}
+
+/* --------------------------------------------- interleaved deep greenlets */
+
+#define WORKERS 6
+#define STEPS 3000
+
+struct worker {
+    gl_greenlet *greenlet;
+    unsigned depth;
+    unsigned switches_left;
+};
+
+static unsigned random_state = 12345;
+static unsigned next_random(void)
+{
+    random_state = random_state * 1103515245u + 12345u;
+    return random_state >> 8;
+}
+
+static gl_greenlet *main_greenlet;
+
+static void worker_bottom(const struct frame_link *bottom, void *context)
+{
+    struct worker *worker = context;
+    while (worker->switches_left > 0) {
+        worker->switches_left--;
+        CHECK_OK(gl_switch(main_greenlet, (gl_message){worker, 0}, NULL));
+        check_chain(bottom);
+    }
+}
+
+static gl_message worker_run(void *argument, gl_message first)
+{
+    struct worker *worker = argument;
+    (void)first;
+    descend(worker->depth, (unsigned)(worker->depth * 13 + 5), NULL,
+            worker_bottom, worker);
+    return (gl_message){NULL, 0};
+}
+
+static void main_bottom(const struct frame_link *bottom, void *context)
+{
+    struct worker *worker = context;
+    CHECK_OK(gl_switch(worker->greenlet, (gl_message){NULL, 0}, NULL));
+    check_chain(bottom);
+}
+
+TEST(deep_recursion_interleaved_keeps_stack_contents)
+{
+    struct worker workers[WORKERS];
+    main_greenlet = gl_current();
+    for (int i = 0; i < WORKERS; i++) {
+        workers[i].depth = 20 + 37 * (unsigned)i; /* 10 KB .. 100 KB */
+        workers[i].switches_left = 1000000;
+        CHECK_OK(gl_create(&workers[i].greenlet, worker_run, &workers[i],
+                           NULL));
+    }
+    for (int step = 0; step < STEPS; step++) {
+        struct worker *worker = &workers[next_random() % WORKERS];
+        /* Switch from a varying depth of main: new greenlets start at
+         * different places and overlap each other in every way. */
+        descend(next_random() % 40, (unsigned)step, NULL, main_bottom, worker);
+    }
+    for (int i = 0; i < WORKERS; i++) {
+        workers[i].switches_left = 0;
+        CHECK_OK(gl_switch(workers[i].greenlet, (gl_message){NULL, 0}, NULL));
+        CHECK_EQ(gl_state_of(workers[i].greenlet), GL_STATE_DEAD);
+        CHECK_OK(gl_destroy(workers[i].greenlet));
+    }
+    CHECK_EQ(gl_thread_saved_bytes(), 0);
+}
+
+/* --------------------------------------------------------- 1 MB of stack */
+
+static void megabyte_bottom(const struct frame_link *bottom, void *context)
+{
+    (void)context;
+    for (int i = 0; i < 5; i++) {
+        CHECK_OK(gl_switch(main_greenlet, (gl_message){NULL, 0}, NULL));
+        check_chain(bottom);
+    }
+}
+
+static gl_message megabyte_run(void *argument, gl_message first)
+{
+    (void)first;
+    /* 2100 levels of a bit more than 512 bytes: over 1 MB. */
+    descend(2100, (unsigned)(uintptr_t)argument, NULL, megabyte_bottom, NULL);
+    return (gl_message){NULL, 0};
+}
+
+TEST(two_greenlets_each_over_one_megabyte_deep)
+{
+    gl_greenlet *a, *b;
+    main_greenlet = gl_current();
+    CHECK_OK(gl_create(&a, megabyte_run, (void *)1, NULL));
+    CHECK_OK(gl_create(&b, megabyte_run, (void *)2, NULL));
+    for (int i = 0; i < 6; i++) {
+        CHECK_OK(gl_switch(a, (gl_message){NULL, 0}, NULL));
+        CHECK_OK(gl_switch(b, (gl_message){NULL, 0}, NULL));
+        if (i < 5) {
+            gl_greenlet_info info;
+            gl_greenlet_get_info(a, &info);
+            CHECK(info.saved_bytes > 1024 * 1024);
+            CHECK_EQ(info.saved_bytes, info.stack_stop - info.stack_pointer);
+        }
+    }
+    CHECK_EQ(gl_state_of(a), GL_STATE_DEAD);
+    CHECK_EQ(gl_state_of(b), GL_STATE_DEAD);
+    CHECK_OK(gl_destroy(a));
+    CHECK_OK(gl_destroy(b));
+    CHECK_EQ(gl_thread_saved_bytes(), 0);
+}
+
+/* ------------------------------------------------------------ accounting */
+
+struct totals {
+    size_t sum;
+    size_t records;
+};
+
+static int add_saved_bytes(const gl_greenlet_info *info, void *context)
+{
+    struct totals *totals = context;
+    totals->sum += info->saved_bytes;
+    totals->records++;
+    if (info->state == GL_STATE_SUSPENDED) {
+        /* The saved part is a prefix of the greenlet's stack. */
+        CHECK(info->saved_bytes <= info->stack_stop - info->stack_pointer);
+        CHECK((info->saved_bytes == 0) == (info->heap_copy == 0));
+    } else {
+        CHECK_EQ(info->saved_bytes, 0);
+    }
+    CHECK(info->saved_bytes <= info->saved_bytes_peak);
+    return 0;
+}
+
+static void check_totals(void)
+{
+    struct totals totals = {0, 0};
+    gl_registry_walk(NULL, add_saved_bytes, &totals);
+    CHECK_EQ(totals.sum, gl_thread_saved_bytes());
+    CHECK_EQ(totals.sum, gl_process_saved_bytes());
+}
+
+static gl_message bounce_at_depth(void *argument, gl_message first);
+
+static void bounce_bottom(const struct frame_link *bottom, void *context)
+{
+    (void)context;
+    (void)bottom;
+    for (;;) {
+        gl_message in;
+        CHECK_OK(gl_switch(main_greenlet, (gl_message){NULL, 0}, &in));
+        if (in.thrown)
+            return;
+    }
+}
+
+static gl_message bounce_at_depth(void *argument, gl_message first)
+{
+    (void)first;
+    descend((unsigned)(uintptr_t)argument, 3, NULL, bounce_bottom, NULL);
+    return (gl_message){NULL, 0};
+}
+
+static void start_from_main_depth(const struct frame_link *bottom,
+                                  void *context)
+{
+    (void)bottom;
+    CHECK_OK(gl_switch(context, (gl_message){NULL, 0}, NULL));
+}
+
+TEST(heap_bytes_are_accounted_exactly)
+{
+    main_greenlet = gl_current();
+    CHECK_EQ(gl_thread_saved_bytes(), 0);
+    gl_greenlet *shallow, *deep;
+    CHECK_OK(gl_create(&shallow, bounce_at_depth, (void *)4, NULL));
+    CHECK_OK(gl_create(&deep, bounce_at_depth, (void *)30, NULL));
+
+    /* Started from main at depth 0: runs below main, and once main is
+     * back, all of it is saved. */
+    CHECK_OK(gl_switch(shallow, (gl_message){NULL, 0}, NULL));
+    gl_greenlet_info info;
+    gl_greenlet_get_info(shallow, &info);
+    CHECK_EQ(info.state, GL_STATE_SUSPENDED);
+    CHECK_EQ(info.saved_bytes, info.stack_stop - info.stack_pointer);
+    CHECK_EQ(gl_thread_saved_bytes(), info.saved_bytes);
+    check_totals();
+
+    /* Start `deep` from 20 levels down in main: main's frames between there
+     * and the switch get saved only when a greenlet started higher up
+     * (shallow) resumes. */
+    descend(20, 9, NULL, start_from_main_depth, deep);
+    check_totals();
+    /* Now resume `shallow` from deep inside main: main is partly saved,
+     * from its stack pointer up to shallow's stack_stop. */
+    descend(25, 11, NULL, start_from_main_depth, shallow);
+    check_totals();
+
+    for (int i = 0; i < 200; i++) {
+        gl_greenlet *target = (i % 3) ? shallow : deep;
+        descend((unsigned)(i % 17), (unsigned)i, NULL, start_from_main_depth,
+                target);
+        check_totals();
+        gl_greenlet_get_info(target, &info);
+        CHECK_EQ(info.saved_bytes, info.stack_stop - info.stack_pointer);
+    }
+    CHECK_OK(gl_switch(shallow, (gl_message){NULL, 1}, NULL));
+    CHECK_OK(gl_switch(deep, (gl_message){NULL, 1}, NULL));
+    CHECK_EQ(gl_thread_saved_bytes(), 0);
+    check_totals();
+    gl_greenlet_get_info(deep, &info);
+    CHECK(info.saved_bytes_peak >= 30 * 512);
+    CHECK_OK(gl_destroy(shallow));
+    CHECK_OK(gl_destroy(deep));
+}
+
+/* A greenlet suspended while a deeper one runs keeps its bytes live. */
+static gl_greenlet *child_of_main, *grandchild_of_main;
+
+static gl_message starts_grandchild(void *argument, gl_message first)
+{
+    (void)argument;
+    (void)first;
+    CHECK_OK(gl_switch(grandchild_of_main, (gl_message){NULL, 0}, NULL));
+    return (gl_message){NULL, 0};
+}
+
+static gl_message reports_saved(void *argument, gl_message first)
+{
+    (void)argument;
+    (void)first;
+    gl_greenlet_info info;
+    gl_greenlet_get_info(child_of_main, &info);
+    CHECK_EQ(info.state, GL_STATE_SUSPENDED);
+    CHECK_EQ(info.saved_bytes, 0); /* it lies above us, untouched */
+    gl_greenlet_get_info(gl_main(), &info);
+    CHECK_EQ(info.saved_bytes, 0);
+    CHECK_EQ(gl_thread_saved_bytes(), 0);
+    return (gl_message){NULL, 0};
+}
+
+TEST(suspended_ancestors_stay_live_while_descendants_run)
+{
+    CHECK_OK(gl_create(&child_of_main, starts_grandchild, NULL, NULL));
+    CHECK_OK(gl_create(&grandchild_of_main, reports_saved, NULL, NULL));
+    CHECK_OK(gl_set_parent(grandchild_of_main, child_of_main));
+    CHECK_OK(gl_switch(child_of_main, (gl_message){NULL, 0}, NULL));
+    CHECK_EQ(gl_state_of(child_of_main), GL_STATE_DEAD);
+    CHECK_EQ(gl_state_of(grandchild_of_main), GL_STATE_DEAD);
+    CHECK_EQ(gl_thread_saved_bytes(), 0);
+    CHECK_OK(gl_destroy(grandchild_of_main));
+    CHECK_OK(gl_destroy(child_of_main));
+}
