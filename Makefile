@@ -26,7 +26,7 @@ ASAN_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 ENGINE_SOURCES := $(sort $(wildcard src/*.c))
 ENGINE_HEADERS := $(wildcard src/*.h)
 ARCH_SOURCES := $(wildcard arch/*.S)
-TEST_SOURCES := $(sort $(wildcard tests/test_*.c)) tests/runner.c
+TEST_SOURCES := $(sort $(wildcard tests/test_*.c)) tests/runner.c tests/stack_pattern.c
 TEST_HEADERS := $(wildcard tests/*.h)
 
 .PHONY: all test test-native test-asan test-valgrind test-aarch64 bench demo \

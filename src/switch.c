@@ -84,21 +84,20 @@ int gl_switch(gl_greenlet *target, gl_message message, gl_message *received)
 /* The run function has returned: hand its result to the nearest live
  * ancestor. This greenlet's stack is abandoned, so nothing of it is saved;
  * but making room for the ancestor may still need memory. If none can be
- * had for any ancestor, the engine waits for memory rather than abort:
- * there is no caller left to report the error to. */
+ * had, the engine waits for memory and tries again rather than abort or
+ * hand the result to somebody else: there is no caller left to report the
+ * error to. */
 static __attribute__((noreturn)) void finish(gl__thread *thread,
                                              gl_message result)
 {
-    gl_greenlet *self = thread->current;
+    gl_greenlet *ancestor = thread->current->parent;
+    while (ancestor->state == GL_STATE_DEAD)
+        ancestor = ancestor->parent; /* the main greenlet never is */
     for (;;) {
-        for (gl_greenlet *a = self->parent; a; a = a->parent) {
-            if (a->state == GL_STATE_DEAD)
-                continue;
-            thread->transfer = result;
-            thread->origin_finished = 1;
-            switch_to(thread, a); /* returns only on failure */
-            thread->origin_finished = 0;
-        }
+        thread->transfer = result;
+        thread->origin_finished = 1;
+        switch_to(thread, ancestor); /* returns only on failure */
+        thread->origin_finished = 0;
         struct timespec pause = {0, 1000000};
         nanosleep(&pause, NULL);
     }

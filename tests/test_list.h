@@ -18,3 +18,17 @@ TEST_DECLARE(deep_recursion_interleaved_keeps_stack_contents)
 TEST_DECLARE(two_greenlets_each_over_one_megabyte_deep)
 TEST_DECLARE(heap_bytes_are_accounted_exactly)
 TEST_DECLARE(suspended_ancestors_stay_live_while_descendants_run)
+/* test_model.c */
+TEST_DECLARE(random_operations_match_the_model)
+/* test_threads.c */
+TEST_DECLARE(eight_threads_switch_their_own_greenlets_while_walked)
+TEST_DECLARE(other_threads_greenlets_are_refused_and_die_with_their_thread)
+/* test_errors.c */
+TEST_DECLARE(bad_arguments_are_refused)
+TEST_DECLARE(cyclic_parents_are_refused)
+TEST_DECLARE(switching_to_a_dead_greenlet_is_refused)
+TEST_DECLARE(running_greenlets_cannot_be_killed)
+TEST_DECLARE(allocation_failure_in_create_is_reported)
+TEST_DECLARE(allocation_failure_for_a_threads_main_greenlet_is_reported)
+TEST_DECLARE(allocation_failure_mid_switch_changes_nothing)
+TEST_DECLARE(finishing_greenlet_waits_for_memory_to_resume_its_parent)

@@ -6,53 +6,9 @@
  */
 #include "glengine.h"
 #include "runner.h"
+#include "stack_pattern.h"
 
 #include <string.h>
-
-/* Each recursion level fills a local array with a pattern of its own and
- * links it to the levels above, so that any level can check them all. */
-struct frame_link {
-    const struct frame_link *up;
-    const unsigned char *data;
-    size_t size;
-    unsigned seed;
-};
-
-static unsigned char pattern(unsigned seed, size_t i)
-{
-    return (unsigned char)(seed * 2654435761u + i * 40503u + (i >> 8));
-}
-
-static void check_chain(const struct frame_link *link)
-{
-    for (; link; link = link->up)
-        for (size_t i = 0; i < link->size; i++)
-            if (link->data[i] != pattern(link->seed, i))
-                test_fail(__FILE__, __LINE__,
-                          "stack byte %zu of frame seed %u changed", i,
-                          link->seed);
-}
-
-typedef void bottom_action(const struct frame_link *bottom, void *context);
-
-/* Recurses `levels` deep with `bytes_per_level` of checked data on each
- * level, runs `at_bottom` there, and checks every level on the way out. */
-static __attribute__((noinline)) void descend(unsigned levels,
-                                              unsigned seed,
-                                              const struct frame_link *up,
-                                              bottom_action *at_bottom,
-                                              void *context)
-{
-    unsigned char data[512];
-    struct frame_link self = {up, data, sizeof data, seed};
-    for (size_t i = 0; i < sizeof data; i++)
-        data[i] = pattern(seed, i);
-    if (levels == 0)
-        at_bottom(&self, context);
-    else
-        descend(levels - 1, seed * 7 + 1, &self, at_bottom, context);
-    check_chain(&self);
-}
 
 /* --------------------------------------------- interleaved deep greenlets */
 
@@ -68,8 +24,7 @@ struct worker {
 static unsigned random_state = 12345;
 static unsigned next_random(void)
 {
-    random_state = random_state * 1103515245u + 12345u;
-    return random_state >> 8;
+    return test_random(&random_state);
 }
 
 static gl_greenlet *main_greenlet;
