@@ -25,11 +25,14 @@ ASAN_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 
 ENGINE_SOURCES := $(sort $(wildcard src/*.c))
 ENGINE_HEADERS := $(wildcard src/*.h)
+INSPECT_SOURCES := $(sort $(wildcard inspect/*.c))
+INSPECT_HEADERS := $(wildcard inspect/*.h)
 ARCH_SOURCES := $(wildcard arch/*.S)
 TEST_SOURCES := $(sort $(wildcard tests/test_*.c)) tests/runner.c tests/stack_pattern.c
 TEST_HEADERS := $(wildcard tests/*.h)
 
-.PHONY: all test test-native test-asan test-valgrind test-aarch64 bench demo \
+.PHONY: all test test-native test-asan test-valgrind test-aarch64 \
+        test-arch-selector bench demo \
         clean packages-build packages-test
 all: $(BUILD)/libglengine.a $(BUILD)/libglengine.so $(BUILD)/engine-tests \
      $(BUILD)/switch-bench $(BUILD)/scheduler-demo
@@ -65,6 +68,12 @@ $(1)/obj/arch_switch.o: $(ARCH_SOURCES) | $(BUILD)/.packages-build
 $(1)/libglengine.a: $$(call engine_objects,$(1))
 	rm -f $$@
 	$(4) rcs $$@ $$^
+$(1)/obj/inspect/%.o: inspect/%.c $(INSPECT_HEADERS) src/glengine.h | $(BUILD)/.packages-build
+	@mkdir -p $$(@D)
+	$(2) $(3) -Iinspect -c $$< -o $$@
+$(1)/libglinspect.a: $(patsubst inspect/%.c,$(1)/obj/inspect/%.o,$(INSPECT_SOURCES))
+	rm -f $$@
+	$(4) rcs $$@ $$^
 endef
 $(eval $(call VARIANT,$(BUILD),$(CC),$(BASE_CFLAGS) $(OPT_CFLAGS),ar))
 $(eval $(call VARIANT,$(BUILD)/asan,$(CC),$(BASE_CFLAGS) $(ASAN_CFLAGS),ar))
@@ -74,18 +83,23 @@ $(BUILD)/libglengine.so: $(call engine_objects,$(BUILD))
 	$(CC) -shared -Wl,-soname,libglengine.so -Wl,-z,noexecstack -o $@ $^ -lpthread
 
 # ------------------------------------------------------------------- tests
-TEST_CFLAGS := $(BASE_CFLAGS) -Itests -DGL_TEST_HAVE_LIBUNWIND
-$(BUILD)/engine-tests: $(TEST_SOURCES) $(TEST_HEADERS) $(BUILD)/libglengine.a
+# The native test programs also test inspect/, which needs libunwind (not
+# available for the aarch64 cross build). libgcc_s comes first so that the
+# compiler's own unwinder, not libunwind's copy of its API, is the one
+# tested by test_unwind.c.
+TEST_CFLAGS := $(BASE_CFLAGS) -Itests -Iinspect -DGL_TEST_HAVE_LIBUNWIND
+UNWIND_LIBS := -Wl,--no-as-needed -lgcc_s -Wl,--as-needed -lunwind-generic -lunwind -ldl
+$(BUILD)/engine-tests: $(TEST_SOURCES) $(TEST_HEADERS) $(BUILD)/libglinspect.a $(BUILD)/libglengine.a
 	$(CC) $(TEST_CFLAGS) $(OPT_CFLAGS) -o $@ $(TEST_SOURCES) \
-	    $(BUILD)/libglengine.a -lunwind -lpthread
-$(BUILD)/asan/engine-tests: $(TEST_SOURCES) $(TEST_HEADERS) $(BUILD)/asan/libglengine.a
+	    $(BUILD)/libglinspect.a $(BUILD)/libglengine.a $(UNWIND_LIBS) -lpthread
+$(BUILD)/asan/engine-tests: $(TEST_SOURCES) $(TEST_HEADERS) $(BUILD)/asan/libglinspect.a $(BUILD)/asan/libglengine.a
 	$(CC) $(TEST_CFLAGS) $(ASAN_CFLAGS) -o $@ $(TEST_SOURCES) \
-	    $(BUILD)/asan/libglengine.a -lunwind -lpthread
+	    $(BUILD)/asan/libglinspect.a $(BUILD)/asan/libglengine.a $(UNWIND_LIBS) -lpthread
 $(BUILD)/aarch64/engine-tests: $(TEST_SOURCES) $(TEST_HEADERS) $(BUILD)/aarch64/libglengine.a | $(BUILD)/.packages-test
 	$(CROSS_CC) $(BASE_CFLAGS) -Itests $(OPT_CFLAGS) -static -o $@ \
 	    $(TEST_SOURCES) $(BUILD)/aarch64/libglengine.a -lpthread
 
-test: test-native test-asan test-valgrind test-aarch64
+test: test-native test-asan test-valgrind test-aarch64 test-arch-selector
 	@echo "all C test runs passed"
 
 test-native: $(BUILD)/engine-tests
@@ -106,6 +120,18 @@ test-valgrind: $(BUILD)/engine-tests | $(BUILD)/.packages-test
 test-aarch64: $(BUILD)/aarch64/engine-tests
 	@echo "== C tests, aarch64 under $(QEMU)"
 	GL_TEST_TIMEOUT_SCALE=10 $(QEMU) $(BUILD)/aarch64/engine-tests
+
+# An unknown CPU must stop the build with a message that says what to do.
+test-arch-selector:
+	@echo "== arch/switch.S refuses an unknown CPU"
+	@if $(CC) -E -U__x86_64__ -U__aarch64__ arch/switch.S \
+	        >/dev/null 2>$(BUILD)/arch-selector.log; then \
+	    echo "FAIL: arch/switch.S accepted an unknown CPU"; exit 1; \
+	elif grep -q "no stack switch for this CPU" $(BUILD)/arch-selector.log; then \
+	    echo "1 passed, 0 failed"; \
+	else \
+	    echo "FAIL: unexpected error:"; cat $(BUILD)/arch-selector.log; exit 1; \
+	fi
 
 # --------------------------------------------------------- bench and demo
 $(BUILD)/switch-bench: bench/switch_bench.c bench/boost_context.cpp bench/bench_clock.h $(BUILD)/libglengine.a

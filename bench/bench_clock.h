@@ -9,9 +9,9 @@
  * times only its hot loop, so setup (creating coroutines, descending the
  * stack) stays out of the figure. The runner first doubles `rounds` until
  * one call lasts a good fraction of the wanted length (this also warms
- * caches and the allocator), scales it to the wanted length, then calls the
- * body that many times more and reports the median per operation, with the
- * fastest and slowest repetitions as a measure of noise.
+ * caches and the allocator) and scales it to the wanted length; then it
+ * calls the body once per repetition and reports the median time per
+ * operation, with the fastest and slowest repetitions as a measure of noise.
  *
  * Everything here is static, because both bench/switch_bench.c and
  * bench/boost_context.cpp include it; it is valid C and C++ for that reason.
@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-/* CLOCK_MONOTONIC in nanoseconds. Costs about 20 ns (vDSO, no syscall),
+/* CLOCK_MONOTONIC in nanoseconds. Costs some 20 ns even through the vDSO,
  * which is why bodies read it around their loop, never per operation. */
 static inline uint64_t bench_now_ns(void)
 {
@@ -54,7 +54,7 @@ typedef struct bench_result {
 
 /* Reports a body whose check failed, and stops: a benchmark of broken code
  * is worthless, and the numbers of the other bodies would mislead. */
-static inline __attribute__((noinline, cold, noreturn)) void
+static __attribute__((noinline, cold, noreturn, unused)) void
 bench_wrong_value(const char *where, uintptr_t received, uintptr_t expected)
 {
     fprintf(stderr, "switch-bench: %s: received %ju, expected %ju\n", where,
@@ -87,24 +87,29 @@ static inline int bench_compare_doubles(const void *left, const void *right)
     return (a > b) - (a < b);
 }
 
+/* `rounds` scaled so that a call that took `elapsed_ns` lasts `wanted_ns`. */
+static inline uint64_t bench_scale_rounds(uint64_t rounds, uint64_t elapsed_ns,
+                                          uint64_t wanted_ns)
+{
+    double scaled = (double)rounds * (double)wanted_ns /
+                    (double)(elapsed_ns ? elapsed_ns : 1);
+    return scaled < 1.0 ? 1 : (uint64_t)scaled;
+}
+
 /* How many rounds make one repetition last about `milliseconds`. Starts
- * small and doubles, so that a slow body is not run for minutes. */
+ * small and doubles, so that a slow body is not run for minutes; then
+ * scales, and scales once more from a call of the full length, because the
+ * first short calls run on cold caches and a cold allocator and would
+ * make the repetitions too short. */
 static inline uint64_t bench_calibrate(const bench_settings *settings,
                                        bench_body *body, void *context)
 {
     const uint64_t wanted_ns = (uint64_t)settings->milliseconds * 1000000u;
-    uint64_t rounds = 16;
-    for (;;) {
-        uint64_t elapsed_ns = body(context, rounds);
-        if (elapsed_ns >= wanted_ns / 8) {
-            if (elapsed_ns == 0)
-                elapsed_ns = 1;
-            double scaled = (double)rounds * (double)wanted_ns /
-                            (double)elapsed_ns;
-            return scaled < 1.0 ? 1 : (uint64_t)scaled;
-        }
+    uint64_t rounds = 16, elapsed_ns;
+    while ((elapsed_ns = body(context, rounds)) < wanted_ns / 8)
         rounds *= 2;
-    }
+    rounds = bench_scale_rounds(rounds, elapsed_ns, wanted_ns);
+    return bench_scale_rounds(rounds, body(context, rounds), wanted_ns);
 }
 
 /* Runs `body` settings->repetitions times for about settings->milliseconds
@@ -142,7 +147,8 @@ typedef void bench_continuation(void *argument);
 static volatile uintptr_t bench_depth_sink;
 
 /* One frame's ballast. Small, so that the depth reached overshoots the
- * wanted one by less than one frame (this size plus ~40 bytes). */
+ * wanted one by less than one frame (on x86-64 with gcc -O2, a frame is
+ * this size plus 16 bytes: 144). */
 enum { BENCH_BALLAST_BYTES = 128 };
 
 /* One step of bench_call_at_depth. noinline and volatile keep one real
@@ -157,7 +163,7 @@ enum { BENCH_BALLAST_BYTES = 128 };
  *          | bench_descend      |  calls then(argument)
  *          +--------------------+
  */
-static inline __attribute__((noinline)) void
+static __attribute__((noinline, unused)) void
 bench_descend(uintptr_t start, size_t depth_bytes, bench_continuation *then,
               void *argument)
 {

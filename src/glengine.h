@@ -252,6 +252,15 @@ GL_EXPORT size_t gl_registry_walk(gl_thread_visitor *on_thread,
 GL_EXPORT size_t gl_thread_saved_bytes(void);
 GL_EXPORT size_t gl_process_saved_bytes(void);
 
+/* ------------------------------------------------------------ unwinders */
+
+/* A suspended greenlet's innermost frame is its switch frame (arch/), whose
+ * call-frame information describes where the greenlet's registers are. To
+ * walk its stack, start an unwinder at this instruction address with the
+ * stack pointer gl_greenlet_info.stack_pointer, reading memory as the
+ * greenlet sees it. The walk ends cleanly at the greenlet's root frame. */
+GL_EXPORT uintptr_t gl_switch_frame_ip(void);
+
 #ifdef __cplusplus
 }
 #endif

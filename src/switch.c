@@ -22,6 +22,11 @@ void gl_set_runtime_hooks(const gl_runtime_hooks *new_hooks)
     hooks = new_hooks ? *new_hooks : none;
 }
 
+uintptr_t gl_switch_frame_ip(void)
+{
+    return (uintptr_t)gl__switch_suspended_ip;
+}
+
 /* In the greenlet that has just got the stack. */
 void gl__call_restore_and_observe(gl__thread *thread)
 {

@@ -32,3 +32,10 @@ TEST_DECLARE(allocation_failure_in_create_is_reported)
 TEST_DECLARE(allocation_failure_for_a_threads_main_greenlet_is_reported)
 TEST_DECLARE(allocation_failure_mid_switch_changes_nothing)
 TEST_DECLARE(finishing_greenlet_waits_for_memory_to_resume_its_parent)
+/* test_unwind.c */
+TEST_DECLARE(unwinder_crosses_the_switch_frame_and_stops_at_the_root)
+#ifdef GL_TEST_HAVE_LIBUNWIND
+TEST_DECLARE(libunwind_walks_a_suspended_greenlet_to_its_run_function)
+#endif
+/* test_scale.c */
+TEST_DECLARE(ten_thousand_live_greenlets)

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <time.h>
 
 #define THREADS 8
 #define GREENLETS_PER_THREAD 200
@@ -103,6 +104,8 @@ TEST(eight_threads_switch_their_own_greenlets_while_walked)
         CHECK(tally.greenlets <= THREADS * (GREENLETS_PER_THREAD + 1) + 1);
         (void)gl_process_saved_bytes();
         walks++;
+        struct timespec pause = {0, 200 * 1000}; /* let them switch too */
+        nanosleep(&pause, NULL);
     }
     for (int i = 0; i < THREADS; i++)
         CHECK(pthread_join(threads[i], NULL) == 0);

@@ -1,0 +1,50 @@
+/*
+ * glinspect.h -- the public face of inspection: looking at greenlets that
+ * are not running, from the outside.
+ *
+ * Built on the engine's records (glengine.h). These functions read the
+ * stack of a suspended greenlet as the greenlet itself would see it: the
+ * part that is saved is served from its heap copy, the rest from the
+ * thread's stack. For now they accept greenlets of the calling thread only
+ * (whose records cannot change under them); others get GL_EWRONGTHREAD.
+ */
+#ifndef GLINSPECT_H
+#define GLINSPECT_H
+
+#include "glengine.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Copies `size` bytes at `address` as `greenlet` sees them into `buffer`.
+ * The range must lie within the greenlet's stack, [stack_pointer,
+ * stack_stop) of its record. Errors: GL_EINVAL (not suspended, or the range
+ * is outside its stack), GL_EWRONGTHREAD. */
+GL_EXPORT int gl_read_stack(const gl_greenlet *greenlet, uintptr_t address,
+                            void *buffer, size_t size);
+
+/* One frame of a native backtrace. `function` is empty when no symbol
+ * covers the address; `object` is the shared object's path (or the
+ * program's), empty when unknown. */
+typedef struct gl_native_frame {
+    uintptr_t ip;
+    uintptr_t offset;      /* ip - start of `function` */
+    char function[128];
+    char object[256];
+} gl_native_frame;
+
+/* Walks the C frames of a suspended greenlet with libunwind, innermost
+ * first, from its switch frame down to its root, storing at most
+ * `capacity` frames and their number in *count. Returns 1 if the walk
+ * reached the greenlet's root cleanly, 0 if it stopped early (capacity
+ * reached, or a frame the unwinder could not step past), or a negative
+ * GL_E* code: GL_EINVAL (not suspended), GL_EWRONGTHREAD. */
+GL_EXPORT int gl_native_backtrace(const gl_greenlet *greenlet,
+                                  gl_native_frame *frames, size_t capacity,
+                                  size_t *count);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GLINSPECT_H */

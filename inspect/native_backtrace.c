@@ -1,0 +1,144 @@
+/*
+ * native_backtrace.c -- the C frames of a suspended greenlet, by libunwind.
+ *
+ * libunwind normally unwinds the stack it runs on. A suspended greenlet's
+ * frames are elsewhere: partly in place, partly in a heap copy. So we give
+ * libunwind an address space of its own whose memory reads go through the
+ * greenlet's view of its stack (stack_memory.c) and whose initial registers
+ * are those of the greenlet's switch frame: the engine's switch-frame
+ * instruction address and the saved stack pointer. The CFI of arch/ then
+ * tells libunwind where every other register was saved, and the root frame
+ * (the trampoline) ends the walk with an undefined return address.
+ * Looking up unwind tables and symbol names is left to libunwind's own
+ * local accessors, since code and tables are this process's own.
+ */
+#define _GNU_SOURCE
+#include "glinspect.h"
+#include "inspect_internal.h"
+
+#include <dlfcn.h>
+#include <libunwind.h>
+#include <stdio.h>
+#include <string.h>
+
+struct unwind_target {
+    gl__stack_view view;
+    uintptr_t ip;
+};
+
+static int read_memory(unw_addr_space_t space, unw_word_t address,
+                       unw_word_t *value, int write, void *argument)
+{
+    (void)space;
+    struct unwind_target *target = argument;
+    if (write)
+        return -UNW_EREADONLYREG;
+    if (gl__view_read(&target->view, address, value, sizeof *value) == 0)
+        return 0;
+    /* Not the greenlet's stack: unwind tables, or a bad pointer in a
+     * corrupt frame, which must fail the read, not crash the reader. */
+    if (gl__read_process_memory(address, value, sizeof *value) == 0)
+        return 0;
+    return -UNW_EINVAL;
+}
+
+static int read_register(unw_addr_space_t space, unw_regnum_t number,
+                         unw_word_t *value, int write, void *argument)
+{
+    (void)space;
+    struct unwind_target *target = argument;
+    if (write)
+        return -UNW_EREADONLYREG;
+    if (number == UNW_REG_IP)
+        *value = target->ip;
+    else if (number == UNW_REG_SP)
+        *value = target->view.low;
+    else
+        *value = 0; /* the CFI says where the caller's values are */
+    return 0;
+}
+
+static int read_fp_register(unw_addr_space_t space, unw_regnum_t number,
+                            unw_fpreg_t *value, int write, void *argument)
+{
+    (void)space;
+    (void)number;
+    (void)value;
+    (void)write;
+    (void)argument;
+    return -UNW_EBADREG;
+}
+
+static int refuse_resume(unw_addr_space_t space, unw_cursor_t *cursor,
+                         void *argument)
+{
+    (void)space;
+    (void)cursor;
+    (void)argument;
+    return -UNW_EINVAL;
+}
+
+/* One address space for every walk, made on first use. libunwind caches
+ * unwind tables per address space, which is what we want: they describe
+ * this process's code, whatever greenlet is walked. */
+static unw_addr_space_t greenlet_address_space(void)
+{
+    static __thread unw_addr_space_t space;
+    if (space)
+        return space;
+    unw_accessors_t accessors = *unw_get_accessors(unw_local_addr_space);
+    accessors.access_mem = read_memory;
+    accessors.access_reg = read_register;
+    accessors.access_fpreg = read_fp_register;
+    accessors.resume = refuse_resume;
+    space = unw_create_addr_space(&accessors, 0);
+    return space;
+}
+
+static void describe_frame(uintptr_t ip, gl_native_frame *frame,
+                           unw_cursor_t *cursor)
+{
+    unw_word_t offset = 0;
+    frame->ip = ip;
+    frame->offset = 0;
+    frame->function[0] = '\0';
+    frame->object[0] = '\0';
+    if (unw_get_proc_name(cursor, frame->function, sizeof frame->function,
+                          &offset) == 0)
+        frame->offset = offset;
+    else
+        frame->function[0] = '\0';
+    Dl_info where;
+    if (dladdr((void *)ip, &where) && where.dli_fname)
+        snprintf(frame->object, sizeof frame->object, "%s", where.dli_fname);
+}
+
+int gl_native_backtrace(const gl_greenlet *greenlet, gl_native_frame *frames,
+                        size_t capacity, size_t *count)
+{
+    struct unwind_target target;
+    *count = 0;
+    int error = gl__inspect_view(greenlet, &target.view);
+    if (error)
+        return error;
+    target.ip = gl_switch_frame_ip();
+    unw_addr_space_t space = greenlet_address_space();
+    if (!space)
+        return GL_ENOMEM;
+    unw_cursor_t cursor;
+    if (unw_init_remote(&cursor, space, &target) < 0)
+        return 0;
+    for (;;) {
+        if (*count == capacity)
+            return 0;
+        unw_word_t ip;
+        if (unw_get_reg(&cursor, UNW_REG_IP, &ip) < 0)
+            return 0;
+        describe_frame((uintptr_t)ip, &frames[(*count)++], &cursor);
+        int stepped = unw_step(&cursor);
+        if (stepped == 0)
+            return 1; /* the root frame: its return address is undefined */
+        if (stepped < 0)
+            return 0;
+    }
+}
