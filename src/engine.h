@@ -47,6 +47,7 @@ struct gl_greenlet {
     uint64_t switches;
     uint64_t last_ran_serial;
     size_t saved_bytes_peak;
+    gl_message *reply_to;     /* while suspended: where its reply goes */
 
     /* Set once, or rarely. */
     gl_greenlet *parent;
@@ -75,10 +76,16 @@ struct gl__thread {
     size_t saved_bytes_peak;
     atomic_uint switch_sequence; /* odd while records are being changed */
 
+    /* A heap copy left over from a restored greenlet, kept for the next
+     * save so that a steady ping-pong allocates nothing (stack_slices.c). */
+    char *spare_copy;
+    size_t spare_capacity;
+
     /* The thread's C stack, as the threads library reports it (0 if not). */
     char *stack_low, *stack_high;
     /* Lowest stack pointer any switch of this thread has seen: below it no
-     * suspended frame ever lay (used to clear stale ASan poison). */
+     * suspended frame ever lay (kept in ASan builds only, to clear stale
+     * poison; see sanitizers.h). */
     char *deepest_switch_pointer;
 
     uint64_t serial;
@@ -122,28 +129,41 @@ GL_HIDDEN void gl__registry_add_greenlet(gl_greenlet *greenlet);
  * its parent and thread) when none remain. Under the registry lock. */
 GL_HIDDEN void gl__greenlet_unreference(gl_greenlet *greenlet);
 GL_HIDDEN void gl__thread_unreference(gl__thread *thread);
-/* Sequence-count brackets around changes of a thread's records. */
+/* Sequence-count brackets around changes of a thread's records. Only the
+ * owning thread writes the count, so plain stores do (a locked add would
+ * cost more than the rest of a short switch); the fence keeps the odd value
+ * ahead of the changes, the release store keeps it behind them. */
 static inline void gl__records_change_begin(gl__thread *thread)
 {
-    atomic_fetch_add_explicit(&thread->switch_sequence, 1,
-                              memory_order_relaxed);
+    unsigned sequence =
+        atomic_load_explicit(&thread->switch_sequence, memory_order_relaxed);
+    atomic_store_explicit(&thread->switch_sequence, sequence + 1,
+                          memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
 }
 static inline void gl__records_change_end(gl__thread *thread)
 {
-    atomic_fetch_add_explicit(&thread->switch_sequence, 1,
-                              memory_order_release);
+    unsigned sequence =
+        atomic_load_explicit(&thread->switch_sequence, memory_order_relaxed);
+    atomic_store_explicit(&thread->switch_sequence, sequence + 1,
+                          memory_order_release);
 }
 
 /* ---- stack_slices.c */
-/* Moves saved_bytes of the thread's accounting by `delta` (may be < 0). */
-GL_HIDDEN void gl__account_saved(gl_greenlet *greenlet, ptrdiff_t delta);
 /* Frees the heap copy of a greenlet that will never run again, and takes
  * it out of the running greenlet's chain of live stacks. */
 GL_HIDDEN void gl__stack_discard(gl__thread *thread, gl_greenlet *greenlet);
-
-/* ---- switch.c */
-GL_HIDDEN void gl__call_restore_and_observe(gl__thread *thread);
+/* Frees the thread's spare heap copy. */
+GL_HIDDEN void gl__spare_release(gl__thread *thread);
+/* The three moves of a switch from thread->current to `target`:
+ * vacate saves what lies below target's stack_stop (all or nothing:
+ * 0 or GL_ENOMEM); start sets up a NEW target to run below
+ * `stack_pointer`; refill copies a resumed target's bytes back, once the
+ * stack pointer is on its stack. */
+GL_HIDDEN int gl__slices_vacate(gl__thread *thread, gl_greenlet *target);
+GL_HIDDEN void gl__slices_start(gl__thread *thread, gl_greenlet *target,
+                                char *stack_pointer);
+GL_HIDDEN void gl__slices_refill(gl__thread *thread, gl_greenlet *target);
 
 /* ---- the switch protocol between C and arch/ */
 

@@ -206,7 +206,7 @@ typedef struct gl_greenlet_info {
     size_t saved_bytes;        /* stack bytes held on the heap now */
     size_t saved_bytes_peak;   /* most ever held at once */
     uint64_t switches;         /* times it was switched to */
-    uint64_t created_ns;       /* CLOCK_MONOTONIC at creation */
+    uint64_t created_ns;       /* CLOCK_MONOTONIC_COARSE at creation */
     uint64_t last_ran_serial;  /* thread's switch serial when last resumed */
     void *binding;
 } gl_greenlet_info;

@@ -42,6 +42,14 @@ static inline void gl__sanitizer_stack_reused(const char *low, const char *high)
         __asan_unpoison_memory_region(low, (size_t)(high - low));
 }
 
+/* Keeps *deepest at the lowest stack pointer of any switch so far. */
+static inline void gl__sanitizer_note_switch_pointer(char **deepest,
+                                                     char *stack_pointer)
+{
+    if (stack_pointer < *deepest)
+        *deepest = stack_pointer;
+}
+
 /* `fake_stack` is where the leaving greenlet's fake stack is kept, or NULL
  * when it will never run again. */
 static inline void gl__sanitizer_switch_begin(void **fake_stack,
@@ -65,6 +73,12 @@ static inline void gl__sanitizer_stack_reused(const char *low, const char *high)
 {
     (void)low;
     (void)high;
+}
+static inline void gl__sanitizer_note_switch_pointer(char **deepest,
+                                                     char *stack_pointer)
+{
+    (void)deepest;
+    (void)stack_pointer;
 }
 static inline void gl__sanitizer_switch_begin(void **fake_stack,
                                               const char *low,

@@ -39,7 +39,9 @@
 
 #include <string.h>
 
-void gl__account_saved(gl_greenlet *greenlet, ptrdiff_t delta)
+/* Moves the greenlet's and its thread's saved bytes by `delta` (may be
+ * negative), keeping both peaks. */
+static inline void account_saved(gl_greenlet *greenlet, ptrdiff_t delta)
 {
     gl__thread *thread = greenlet->thread;
     greenlet->saved_bytes += delta;
@@ -61,7 +63,7 @@ static char *save_limit(const gl_greenlet *owner, char *stop)
  * bytes below `stop`, excluding `target` (which needs its own bytes), and
  * stops at the first failure. Returns 0 or that failure. */
 typedef int slice_visitor(gl_greenlet *owner, char *limit);
-static int for_each_slice_below(gl_greenlet *first, gl_greenlet *target,
+static inline __attribute__((always_inline)) int for_each_slice_below(gl_greenlet *first, gl_greenlet *target,
                                 char *stop, slice_visitor *visit)
 {
     for (gl_greenlet *owner = first; owner && owner != target;
@@ -78,11 +80,44 @@ static int for_each_slice_below(gl_greenlet *first, gl_greenlet *target,
     return 0;
 }
 
-static int reserve_heap_copy(gl_greenlet *owner, char *limit)
+/* Heap copies are recycled: the copy of a greenlet just restored becomes
+ * its thread's spare (if it is no bigger than SPARE_LIMIT and bigger than
+ * the spare it replaces), and the next save that needs a fresh copy takes
+ * the spare if it is large enough. A thread holds one spare at most. */
+#define SPARE_LIMIT (64 * 1024)
+
+static void keep_as_spare(gl__thread *thread, char *copy, size_t capacity)
+{
+    if (capacity <= SPARE_LIMIT && capacity > thread->spare_capacity) {
+        if (thread->spare_copy)
+            gl__release(thread->spare_copy);
+        thread->spare_copy = copy;
+        thread->spare_capacity = capacity;
+    } else {
+        gl__release(copy);
+    }
+}
+
+void gl__spare_release(gl__thread *thread)
+{
+    gl__release(thread->spare_copy);
+    thread->spare_copy = NULL;
+    thread->spare_capacity = 0;
+}
+
+static inline int reserve_heap_copy(gl_greenlet *owner, char *limit)
 {
     size_t needed = (size_t)(limit - owner->stack_pointer);
     if (needed <= owner->heap_capacity)
         return 0;
+    gl__thread *thread = owner->thread;
+    if (!owner->heap_copy && needed <= thread->spare_capacity) {
+        owner->heap_copy = thread->spare_copy;
+        owner->heap_capacity = thread->spare_capacity;
+        thread->spare_copy = NULL;
+        thread->spare_capacity = 0;
+        return 0;
+    }
     char *grown = gl__reallocate(owner->heap_copy, needed);
     if (!grown)
         return GL_ENOMEM;
@@ -98,7 +133,7 @@ static int release_spare_capacity(gl_greenlet *owner, char *limit)
     if (owner->heap_capacity == owner->saved_bytes)
         return 0;
     if (owner->saved_bytes == 0) {
-        gl__release(owner->heap_copy);
+        keep_as_spare(owner->thread, owner->heap_copy, owner->heap_capacity);
         owner->heap_copy = NULL;
         owner->heap_capacity = 0;
         return 0;
@@ -111,108 +146,78 @@ static int release_spare_capacity(gl_greenlet *owner, char *limit)
     return 0;
 }
 
-static int copy_slice_to_heap(gl_greenlet *owner, char *limit)
+static inline int copy_slice_to_heap(gl_greenlet *owner, char *limit)
 {
     char *from = owner->stack_pointer + owner->saved_bytes;
     size_t bytes = (size_t)(limit - from);
     gl__sanitizer_stack_readable(from, bytes);
     memcpy(owner->heap_copy + owner->saved_bytes, from, bytes);
-    gl__account_saved(owner, (ptrdiff_t)bytes);
+    account_saved(owner, (ptrdiff_t)bytes);
     return 0;
 }
 
-/* Frees the stack below `stop` for `target`, starting from greenlet
- * `first` of the running chain. All or nothing (see the top of the file). */
-static int vacate_below(gl_greenlet *first, gl_greenlet *target, char *stop)
+/* The first greenlet of the chain that may hold live bytes once the origin
+ * has left: the origin itself, unless it finished (its bytes are garbage). */
+static gl_greenlet *chain_after_origin(gl__thread *thread)
 {
+    gl_greenlet *origin = thread->current;
+    return thread->origin_finished ? origin->live_above : origin;
+}
+
+int gl__slices_vacate(gl__thread *thread, gl_greenlet *target)
+{
+    gl_greenlet *first = chain_after_origin(thread);
+    char *stop = target->stack_stop;
+    if (first && first != target &&
+        (first->stack_stop >= stop || first->live_above == target)) {
+        /* The common case, a ping-pong among others: only the first is in
+         * the way, so there is nothing to undo if its allocation fails. */
+        char *limit = save_limit(first, stop);
+        if (limit <= first->stack_pointer + first->saved_bytes)
+            return 0;
+        int error = reserve_heap_copy(first, limit);
+        return error ? error : copy_slice_to_heap(first, limit);
+    }
     int error = for_each_slice_below(first, target, stop, reserve_heap_copy);
-    if (error) {
+    if (GL_UNLIKELY(error)) {
         for_each_slice_below(first, target, stop, release_spare_capacity);
         return error;
     }
     return for_each_slice_below(first, target, stop, copy_slice_to_heap);
 }
 
-/* Counts and states once the stack belongs to `target`. */
-static void commit_switch(gl__thread *thread, gl_greenlet *origin,
-                          gl_greenlet *target)
+void gl__slices_start(gl__thread *thread, gl_greenlet *target,
+                      char *stack_pointer)
 {
-    if (origin->state == GL_STATE_RUNNING)
-        origin->state = thread->origin_finished ? GL_STATE_DEAD
-                                                : GL_STATE_SUSPENDED;
-    target->state = GL_STATE_RUNNING;
-    target->switches++;
-    target->last_ran_serial = ++thread->switch_serial;
-    thread->current = target;
-    thread->origin_finished = 0;
+    target->stack_stop = stack_pointer;
+    target->live_above = chain_after_origin(thread);
 }
 
-/* The first greenlet of the chain that may hold live bytes once the origin
- * has left: the origin itself, unless it finished (its bytes are garbage). */
-static gl_greenlet *chain_after_origin(gl__thread *thread,
-                                       gl_greenlet *origin)
+void gl__slices_refill(gl__thread *thread, gl_greenlet *target)
 {
-    return thread->origin_finished ? origin->live_above : origin;
-}
-
-gl__switch_step gl__switch_save(gl__thread *thread, char *stack_pointer)
-{
-    gl_greenlet *origin = thread->current, *target = thread->target;
-    gl__switch_step step = {NULL, GL__SWITCH_MOVE};
-    gl__records_change_begin(thread);
-    thread->origin = origin;
-    origin->stack_pointer = stack_pointer;
-    if (stack_pointer < thread->deepest_switch_pointer)
-        thread->deepest_switch_pointer = stack_pointer;
-    gl_greenlet *chain = chain_after_origin(thread, origin);
-
-    if (target->state == GL_STATE_NEW) {
-        /* It starts right below us; nothing of anybody's is in the way. */
-        target->stack_stop = stack_pointer;
-        target->live_above = chain;
-        commit_switch(thread, origin, target);
-        gl__records_change_end(thread);
-        step.action = GL__SWITCH_START;
-        return step;
-    }
-    int error = vacate_below(chain, target, target->stack_stop);
-    if (error) {
-        gl__records_change_end(thread);
-        step.action = error;
-        return step;
-    }
-    step.stack_pointer = target->stack_pointer;
-    return step;
-}
-
-void gl__switch_restore(gl__thread *thread)
-{
-    gl_greenlet *origin = thread->origin, *target = thread->target;
     gl__sanitizer_stack_reused(thread->deepest_switch_pointer,
                                target->stack_pointer + target->saved_bytes);
     if (target->saved_bytes) {
         memcpy(target->stack_pointer, target->heap_copy, target->saved_bytes);
-        gl__account_saved(target, -(ptrdiff_t)target->saved_bytes);
+        account_saved(target, -(ptrdiff_t)target->saved_bytes);
     }
     if (target->heap_copy) {
-        gl__release(target->heap_copy);
+        keep_as_spare(thread, target->heap_copy, target->heap_capacity);
         target->heap_copy = NULL;
         target->heap_capacity = 0;
     }
     /* Skip the greenlets that now lie entirely below the target's stop:
      * they were just saved whole. */
-    gl_greenlet *above = chain_after_origin(thread, origin);
+    gl_greenlet *above = chain_after_origin(thread);
     while (above && above->stack_stop <= target->stack_stop)
         above = above->live_above;
     target->live_above = above;
-    commit_switch(thread, origin, target);
-    gl__records_change_end(thread);
 }
 
 void gl__stack_discard(gl__thread *thread, gl_greenlet *greenlet)
 {
     if (greenlet->heap_copy) {
-        gl__account_saved(greenlet, -(ptrdiff_t)greenlet->saved_bytes);
+        account_saved(greenlet, -(ptrdiff_t)greenlet->saved_bytes);
         gl__release(greenlet->heap_copy);
         greenlet->heap_copy = NULL;
         greenlet->heap_capacity = 0;

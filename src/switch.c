@@ -1,13 +1,15 @@
 /*
- * switch.c -- a switch from the C side: checks, the runtime's hooks, the
- * call into arch/ that moves the stack, and the two ends of a greenlet's
- * life (its first instructions after the trampoline, and the switch to its
- * parent when its run function returns).
+ * switch.c -- a switch from the C side: the checks of gl_switch(), the two
+ * steps that the assembly in arch/ calls while it moves the stack (save and
+ * restore), the runtime's hooks around them, and the two ends of a
+ * greenlet's life: its first instructions after the trampoline, and the
+ * switch to its parent when its run function returns.
  *
- * Everything after gl__stack_switch() returns executes in the greenlet that
- * was resumed, not in the one that called it: locals of the caller are the
- * resumed greenlet's own again, while anything shared travels in the
- * thread record.
+ * Everything that happens after the stack has moved runs inside the
+ * restore step, in the resumed greenlet: its reply is stored there too. So
+ * gl_switch() keeps nothing in registers across the switch and ends in a
+ * tail call, and the assembly's frame sits right below the caller's: the
+ * bytes copied with every switch are the caller's frames plus 64.
  */
 #include "engine.h"
 #include "sanitizers.h"
@@ -27,8 +29,22 @@ uintptr_t gl_switch_frame_ip(void)
     return (uintptr_t)gl__switch_suspended_ip;
 }
 
-/* In the greenlet that has just got the stack. */
-void gl__call_restore_and_observe(gl__thread *thread)
+/* Counts and states once the stack belongs to `target`. */
+static void commit_switch(gl__thread *thread, gl_greenlet *target)
+{
+    gl_greenlet *origin = thread->current;
+    origin->state =
+        thread->origin_finished ? GL_STATE_DEAD : GL_STATE_SUSPENDED;
+    target->state = GL_STATE_RUNNING;
+    target->switches++;
+    target->last_ran_serial = ++thread->switch_serial;
+    thread->origin = origin;
+    thread->current = target;
+    thread->origin_finished = 0;
+}
+
+/* In the greenlet that has just got the stack, its bytes back in place. */
+static void arrive(gl__thread *thread)
 {
     gl_greenlet *self = thread->current;
     gl__sanitizer_switch_end(self->sanitizer_fake_stack);
@@ -39,28 +55,50 @@ void gl__call_restore_and_observe(gl__thread *thread)
                       hooks.context);
 }
 
-/* Moves the thread to `target`, the message being in thread->transfer.
- * Returns 0 once somebody switches back to the caller, or an error with
- * nothing changed. */
-static int switch_to(gl__thread *thread, gl_greenlet *target)
+gl__switch_step gl__switch_save(gl__thread *thread, char *stack_pointer)
 {
-    gl_greenlet *origin = thread->current;
+    gl_greenlet *origin = thread->current, *target = thread->target;
+    gl__switch_step step = {NULL, GL__SWITCH_MOVE};
     if (hooks.save_state)
         hooks.save_state(origin, hooks.context);
-    thread->target = target;
     gl__sanitizer_switch_begin(thread->origin_finished
                                    ? NULL
                                    : &origin->sanitizer_fake_stack,
                                thread->stack_low, thread->stack_high);
-    int error = gl__stack_switch(thread);
+    gl__records_change_begin(thread);
+    origin->stack_pointer = stack_pointer;
+    gl__sanitizer_note_switch_pointer(&thread->deepest_switch_pointer,
+                                      stack_pointer);
+    if (target->state == GL_STATE_NEW) {
+        /* It starts right below us; nothing of anybody's is in the way. */
+        gl__slices_start(thread, target, stack_pointer);
+        commit_switch(thread, target);
+        gl__records_change_end(thread);
+        step.action = GL__SWITCH_START;
+        return step;
+    }
+    int error = gl__slices_vacate(thread, target);
     if (GL_UNLIKELY(error)) {
+        gl__records_change_end(thread);
         gl__sanitizer_switch_end(origin->sanitizer_fake_stack);
         if (hooks.restore_state) /* undo save_state */
             hooks.restore_state(origin, hooks.context);
-        return error;
+        step.action = error;
+        return step;
     }
-    gl__call_restore_and_observe(thread);
-    return 0;
+    step.stack_pointer = target->stack_pointer;
+    return step;
+}
+
+void gl__switch_restore(gl__thread *thread)
+{
+    gl_greenlet *target = thread->target;
+    gl__slices_refill(thread, target);
+    commit_switch(thread, target);
+    gl__records_change_end(thread);
+    arrive(thread);
+    if (target->reply_to)
+        *target->reply_to = thread->transfer;
 }
 
 int gl_switch(gl_greenlet *target, gl_message message, gl_message *received)
@@ -74,16 +112,15 @@ int gl_switch(gl_greenlet *target, gl_message message, gl_message *received)
         return target->thread->exited ? GL_ETHREADEXITED : GL_EWRONGTHREAD;
     if (GL_UNLIKELY(target->state == GL_STATE_DEAD))
         return GL_EDEAD;
-    if (target != thread->current) {
-        thread->transfer = message;
-        int error = switch_to(thread, target);
-        if (error)
-            return error;
-        message = thread->transfer;
+    if (GL_UNLIKELY(target == thread->current)) {
+        if (received)
+            *received = message;
+        return 0;
     }
-    if (received)
-        *received = message;
-    return 0;
+    thread->transfer = message;
+    thread->current->reply_to = received;
+    thread->target = target;
+    return gl__stack_switch(thread);
 }
 
 /* The run function has returned: hand its result to the nearest live
@@ -101,7 +138,8 @@ static __attribute__((noreturn)) void finish(gl__thread *thread,
     for (;;) {
         thread->transfer = result;
         thread->origin_finished = 1;
-        switch_to(thread, ancestor); /* returns only on failure */
+        thread->target = ancestor;
+        gl__stack_switch(thread); /* returns only on failure */
         thread->origin_finished = 0;
         struct timespec pause = {0, 1000000};
         nanosleep(&pause, NULL);
@@ -110,8 +148,8 @@ static __attribute__((noreturn)) void finish(gl__thread *thread,
 
 void gl__greenlet_begin(gl__thread *thread)
 {
-    gl__call_restore_and_observe(thread);
+    arrive(thread);
     gl_greenlet *self = thread->current;
     gl_message result = self->run(self->argument, thread->transfer);
-    finish(thread, result);
+    finish(gl__this_thread_record, result);
 }
