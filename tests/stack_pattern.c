@@ -36,6 +36,29 @@ __attribute__((noinline)) void descend(unsigned levels, unsigned seed,
     check_chain(&self);
 }
 
+_Thread_local gl_greenlet *bounce_home;
+
+static void bounce_bottom(const struct frame_link *bottom, void *context)
+{
+    (void)context;
+    for (;;) {
+        gl_message in;
+        CHECK_OK(gl_switch(bounce_home, (gl_message){NULL, 0}, &in));
+        check_chain(bottom);
+        if (in.thrown)
+            return;
+    }
+}
+
+gl_message bounce(void *argument, gl_message first)
+{
+    (void)first;
+    uintptr_t levels = (uintptr_t)argument % 32;
+    descend((unsigned)levels, (unsigned)(uintptr_t)argument, NULL,
+            bounce_bottom, NULL);
+    return (gl_message){argument, 0};
+}
+
 unsigned test_random(unsigned *state)
 {
     *state = *state * 1103515245u + 12345u;

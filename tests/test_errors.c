@@ -187,29 +187,7 @@ TEST(allocation_failure_for_a_threads_main_greenlet_is_reported)
     CHECK(pthread_join(thread, NULL) == 0);
 }
 
-/* A greenlet started from deep inside main, which bounces back to main
- * each time it is switched to. */
 static gl_greenlet *test_main;
-static gl_greenlet *bounce_home; /* where bouncing greenlets switch back to */
-
-static void bounce_bottom(const struct frame_link *bottom, void *context)
-{
-    (void)context;
-    for (;;) {
-        gl_message in;
-        CHECK_OK(gl_switch(bounce_home, (gl_message){NULL, 0}, &in));
-        check_chain(bottom);
-        if (in.thrown)
-            return;
-    }
-}
-
-static gl_message bounce(void *argument, gl_message first)
-{
-    (void)first;
-    descend((unsigned)(uintptr_t)argument, 77, NULL, bounce_bottom, NULL);
-    return (gl_message){NULL, 0};
-}
 
 struct snapshot {
     size_t count;

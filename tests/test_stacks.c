@@ -153,27 +153,6 @@ static void check_totals(void)
     CHECK_EQ(totals.sum, gl_process_saved_bytes());
 }
 
-static gl_message bounce_at_depth(void *argument, gl_message first);
-
-static void bounce_bottom(const struct frame_link *bottom, void *context)
-{
-    (void)context;
-    (void)bottom;
-    for (;;) {
-        gl_message in;
-        CHECK_OK(gl_switch(main_greenlet, (gl_message){NULL, 0}, &in));
-        if (in.thrown)
-            return;
-    }
-}
-
-static gl_message bounce_at_depth(void *argument, gl_message first)
-{
-    (void)first;
-    descend((unsigned)(uintptr_t)argument, 3, NULL, bounce_bottom, NULL);
-    return (gl_message){NULL, 0};
-}
-
 static void start_from_main_depth(const struct frame_link *bottom,
                                   void *context)
 {
@@ -183,11 +162,11 @@ static void start_from_main_depth(const struct frame_link *bottom,
 
 TEST(heap_bytes_are_accounted_exactly)
 {
-    main_greenlet = gl_current();
+    main_greenlet = bounce_home = gl_current();
     CHECK_EQ(gl_thread_saved_bytes(), 0);
     gl_greenlet *shallow, *deep;
-    CHECK_OK(gl_create(&shallow, bounce_at_depth, (void *)4, NULL));
-    CHECK_OK(gl_create(&deep, bounce_at_depth, (void *)30, NULL));
+    CHECK_OK(gl_create(&shallow, bounce, (void *)4, NULL));
+    CHECK_OK(gl_create(&deep, bounce, (void *)30, NULL));
 
     /* Started from main at depth 0: runs below main, and once main is
      * back, all of it is saved. */

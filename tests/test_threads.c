@@ -17,36 +17,14 @@
 #define GREENLETS_PER_THREAD 200
 #define ROUNDS 50
 
-static _Thread_local gl_greenlet *thread_main;
-
-static void bounce_bottom(const struct frame_link *bottom, void *context)
-{
-    (void)context;
-    for (;;) {
-        gl_message in;
-        CHECK_OK(gl_switch(thread_main, (gl_message){NULL, 0}, &in));
-        check_chain(bottom);
-        if (in.thrown)
-            return;
-    }
-}
-
-static gl_message bounce(void *argument, gl_message first)
-{
-    (void)first;
-    descend((unsigned)(uintptr_t)argument % 8, (unsigned)(uintptr_t)argument,
-            NULL, bounce_bottom, NULL);
-    return (gl_message){argument, 0};
-}
-
 static atomic_int threads_running;
 
 static void *switch_many(void *argument)
 {
     (void)argument;
     gl_greenlet *greenlets[GREENLETS_PER_THREAD];
-    thread_main = gl_current();
-    CHECK(thread_main != NULL && gl_is_main(thread_main));
+    bounce_home = gl_current();
+    CHECK(bounce_home != NULL && gl_is_main(bounce_home));
     for (uintptr_t i = 0; i < GREENLETS_PER_THREAD; i++)
         CHECK_OK(gl_create(&greenlets[i], bounce, (void *)i, NULL));
     for (int round = 0; round < ROUNDS; round++)
