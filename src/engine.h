@@ -155,15 +155,9 @@ static inline void gl__records_change_end(gl__thread *thread)
 GL_HIDDEN void gl__stack_discard(gl__thread *thread, gl_greenlet *greenlet);
 /* Frees the thread's spare heap copy. */
 GL_HIDDEN void gl__spare_release(gl__thread *thread);
-/* The three moves of a switch from thread->current to `target`:
- * vacate saves what lies below target's stack_stop (all or nothing:
- * 0 or GL_ENOMEM); start sets up a NEW target to run below
- * `stack_pointer`; refill copies a resumed target's bytes back, once the
- * stack pointer is on its stack. */
-GL_HIDDEN int gl__slices_vacate(gl__thread *thread, gl_greenlet *target);
-GL_HIDDEN void gl__slices_start(gl__thread *thread, gl_greenlet *target,
-                                char *stack_pointer);
-GL_HIDDEN void gl__slices_refill(gl__thread *thread, gl_greenlet *target);
+/* In a greenlet that has just got the stack, with its bytes back: runs the
+ * runtime's restore_state and observe hooks. */
+GL_HIDDEN void gl__arrive(gl__thread *thread);
 
 /* ---- the switch protocol between C and arch/ */
 

@@ -164,7 +164,7 @@ static gl_greenlet *chain_after_origin(gl__thread *thread)
     return thread->origin_finished ? origin->live_above : origin;
 }
 
-int gl__slices_vacate(gl__thread *thread, gl_greenlet *target)
+static inline int vacate(gl__thread *thread, gl_greenlet *target)
 {
     gl_greenlet *first = chain_after_origin(thread);
     char *stop = target->stack_stop;
@@ -186,14 +186,14 @@ int gl__slices_vacate(gl__thread *thread, gl_greenlet *target)
     return for_each_slice_below(first, target, stop, copy_slice_to_heap);
 }
 
-void gl__slices_start(gl__thread *thread, gl_greenlet *target,
-                      char *stack_pointer)
+static inline void start_below(gl__thread *thread, gl_greenlet *target,
+                               char *stack_pointer)
 {
     target->stack_stop = stack_pointer;
     target->live_above = chain_after_origin(thread);
 }
 
-void gl__slices_refill(gl__thread *thread, gl_greenlet *target)
+static inline void refill(gl__thread *thread, gl_greenlet *target)
 {
     gl__sanitizer_stack_reused(thread->deepest_switch_pointer,
                                target->stack_pointer + target->saved_bytes);
@@ -212,6 +212,98 @@ void gl__slices_refill(gl__thread *thread, gl_greenlet *target)
     while (above && above->stack_stop <= target->stack_stop)
         above = above->live_above;
     target->live_above = above;
+}
+
+/* ------------------------------------------- the steps that arch/ calls */
+
+static gl_runtime_hooks hooks;
+
+void gl_set_runtime_hooks(const gl_runtime_hooks *new_hooks)
+{
+    static const gl_runtime_hooks none;
+    hooks = new_hooks ? *new_hooks : none;
+}
+
+uintptr_t gl_switch_frame_ip(void)
+{
+    return (uintptr_t)gl__switch_suspended_ip;
+}
+
+/* Counts and states once the stack belongs to `target`. */
+static inline void commit_switch(gl__thread *thread, gl_greenlet *target)
+{
+    gl_greenlet *origin = thread->current;
+    origin->state =
+        thread->origin_finished ? GL_STATE_DEAD : GL_STATE_SUSPENDED;
+    target->state = GL_STATE_RUNNING;
+    target->switches++;
+    target->last_ran_serial = ++thread->switch_serial;
+    thread->origin = origin;
+    thread->current = target;
+    thread->origin_finished = 0;
+}
+
+/* In the greenlet that has just got the stack, its bytes back in place. */
+static inline void arrive(gl__thread *thread)
+{
+    gl_greenlet *self = thread->current;
+    gl__sanitizer_switch_end(self->sanitizer_fake_stack);
+    if (hooks.restore_state)
+        hooks.restore_state(self, hooks.context);
+    if (hooks.observe)
+        hooks.observe(thread->origin, self, thread->transfer.thrown,
+                      hooks.context);
+}
+
+void gl__arrive(gl__thread *thread)
+{
+    arrive(thread);
+}
+
+gl__switch_step gl__switch_save(gl__thread *thread, char *stack_pointer)
+{
+    gl_greenlet *origin = thread->current, *target = thread->target;
+    gl__switch_step step = {NULL, GL__SWITCH_MOVE};
+    if (hooks.save_state)
+        hooks.save_state(origin, hooks.context);
+    gl__sanitizer_switch_begin(thread->origin_finished
+                                   ? NULL
+                                   : &origin->sanitizer_fake_stack,
+                               thread->stack_low, thread->stack_high);
+    gl__records_change_begin(thread);
+    origin->stack_pointer = stack_pointer;
+    gl__sanitizer_note_switch_pointer(&thread->deepest_switch_pointer,
+                                      stack_pointer);
+    if (target->state == GL_STATE_NEW) {
+        /* It starts right below us; nothing of anybody's is in the way. */
+        start_below(thread, target, stack_pointer);
+        commit_switch(thread, target);
+        gl__records_change_end(thread);
+        step.action = GL__SWITCH_START;
+        return step;
+    }
+    int error = vacate(thread, target);
+    if (GL_UNLIKELY(error)) {
+        gl__records_change_end(thread);
+        gl__sanitizer_switch_end(origin->sanitizer_fake_stack);
+        if (hooks.restore_state) /* undo save_state */
+            hooks.restore_state(origin, hooks.context);
+        step.action = error;
+        return step;
+    }
+    step.stack_pointer = target->stack_pointer;
+    return step;
+}
+
+void gl__switch_restore(gl__thread *thread)
+{
+    gl_greenlet *target = thread->target;
+    refill(thread, target);
+    commit_switch(thread, target);
+    gl__records_change_end(thread);
+    arrive(thread);
+    if (target->reply_to)
+        *target->reply_to = thread->transfer;
 }
 
 void gl__stack_discard(gl__thread *thread, gl_greenlet *greenlet)
