@@ -1,6 +1,10 @@
 /*
  * stack_slices.c -- the stack-slice algorithm: which bytes of the one C
- * stack of a thread move to the heap, and back, when it switches greenlets.
+ * stack of a thread move to the heap, and back, when it switches greenlets;
+ * and the two steps that arch/ calls while it moves the stack pointer (save
+ * and restore), with the runtime's hooks around them. They share one file
+ * so that the compiler inlines the algorithm into the steps: this is the
+ * switch's hot path.
  *
  * A greenlet owns the stack from its stack_stop (where it started) down to
  * wherever its calls reach. To resume greenlet T, everything below
