@@ -79,8 +79,11 @@ $(eval $(call VARIANT,$(BUILD),$(CC),$(BASE_CFLAGS) $(OPT_CFLAGS),ar))
 $(eval $(call VARIANT,$(BUILD)/asan,$(CC),$(BASE_CFLAGS) $(ASAN_CFLAGS),ar))
 $(eval $(call VARIANT,$(BUILD)/aarch64,$(CROSS_CC),$(BASE_CFLAGS) $(OPT_CFLAGS),aarch64-linux-gnu-ar))
 
+# nodelete: threads that used the engine run its exit handler when they
+# end, so the library must never be unloaded.
 $(BUILD)/libglengine.so: $(call engine_objects,$(BUILD))
-	$(CC) -shared -Wl,-soname,libglengine.so -Wl,-z,noexecstack -o $@ $^ -lpthread
+	$(CC) -shared -Wl,-soname,libglengine.so -Wl,-z,noexecstack -Wl,-z,nodelete \
+	    -o $@ $^ -lpthread
 
 # ------------------------------------------------------------------- tests
 # The native test programs also test inspect/, which needs libunwind (not

@@ -7,6 +7,9 @@
  *   int gl__stack_switch(gl__thread *thread);
  *   noreturn: gl__greenlet_trampoline(gl__thread *thread)
  *
+ * calling the C steps gl__switch_save, gl__switch_refill, gl__switch_arrive
+ * and gl__greenlet_begin.
+ *
  * ABI: Procedure Call Standard for the Arm 64-bit Architecture (AAPCS64),
  * 6.1.1 and 6.1.2. Callee-saved: x19-x28, x29 (frame pointer), the low 64
  * bits of v8-v15 (d8-d15), and the FPCR modes; x30 (link register) holds
@@ -28,8 +31,10 @@
  *     160   FPCR (8 bytes), then 8 bytes of padding
  *   CFA = stack_pointer + 176
  *
- * The CFI describes this frame at every instruction, so unwinders walk from
- * a suspended greenlet's switch frame into its callers. The trampoline, the
+ * The CFI describes this frame at every instruction where it is in place,
+ * so unwinders walk from a suspended greenlet's switch frame into its
+ * callers; while a resumed greenlet's bytes are being copied back, it says
+ * instead that the return address is undefined. The trampoline, the
  * root of every greenlet's stack, leaves x30 undefined: backtraces end
  * there cleanly.
  *
@@ -89,9 +94,14 @@ gl__stack_switch:
 .Lsuspended:                        /* where a suspended frame stands */
     cbnz    x1, .Lnot_a_move        /* start a greenlet, or an error */
 
-    mov     sp, x0                  /* onto the target's stack; same frame */
-    mov     x0, x19                 /* layout, so the CFI still holds */
-    bl      gl__switch_restore      /* copy the target's bytes back */
+    mov     sp, x0                  /* onto the target's stack */
+    .cfi_remember_state
+    .cfi_undefined x30              /* its frame is not back yet: unwinders */
+    mov     x0, x19                 /* that interrupt the copy stop here */
+    bl      gl__switch_refill       /* copy the target's bytes back */
+    .cfi_restore_state              /* same frame layout: the CFI holds */
+    mov     x0, x19
+    bl      gl__switch_arrive       /* hooks, and the target's reply */
     mov     w0, #0                  /* the target's gl__stack_switch -> 0 */
 
 .Lreturn:

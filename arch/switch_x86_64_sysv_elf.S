@@ -7,6 +7,9 @@
  *   int gl__stack_switch(gl__thread *thread);
  *   noreturn: gl__greenlet_trampoline(gl__thread *thread)
  *
+ * calling the C steps gl__switch_save, gl__switch_refill, gl__switch_arrive
+ * and gl__greenlet_begin.
+ *
  * ABI: System V AMD64 psABI 1.0, section 3.2. Callee-saved: rbx, rbp,
  * r12-r15, the control bits of MXCSR and the x87 control word (3.2.1).
  * The direction flag is clear at calls and stays so. Everything else is
@@ -26,9 +29,10 @@
  *      56     8   return address into the caller of gl__stack_switch
  *   CFA = stack_pointer + 64
  *
- * The CFI describes this frame at every instruction, so gdb, libunwind and
- * the C++ unwinder walk from a suspended greenlet's switch frame into its
- * callers. gl__greenlet_trampoline, the root of every greenlet's stack, says
+ * The CFI describes this frame at every instruction where it is in place,
+ * so gdb, libunwind and the C++ unwinder walk from a suspended greenlet's
+ * switch frame into its callers; while a resumed greenlet's bytes are being
+ * copied back, it says instead that the return address is undefined. gl__greenlet_trampoline, the root of every greenlet's stack, says
  * that its return address is undefined: backtraces end there cleanly.
  *
  * CET: each entry point begins with endbr64 and the object is marked
@@ -76,9 +80,14 @@ gl__stack_switch:
     testq   %rdx, %rdx
     jnz     .Lnot_a_move            /* start a greenlet, or an error */
 
-    movq    %rax, %rsp              /* onto the target's stack; same frame */
-    movq    %rbx, %rdi              /* layout, so the CFI still holds */
-    call    gl__switch_restore      /* copy the target's bytes back */
+    movq    %rax, %rsp              /* onto the target's stack */
+    .cfi_remember_state
+    .cfi_undefined %rip             /* its frame is not back yet: unwinders */
+    movq    %rbx, %rdi              /* that interrupt the copy stop here */
+    call    gl__switch_refill       /* copy the target's bytes back */
+    .cfi_restore_state              /* same frame layout: the CFI holds */
+    movq    %rbx, %rdi
+    call    gl__switch_arrive       /* hooks, and the target's reply */
     xorl    %eax, %eax              /* the target's gl__stack_switch -> 0 */
 
 .Lreturn:

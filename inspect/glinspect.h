@@ -39,7 +39,8 @@ typedef struct gl_native_frame {
  * `capacity` frames and their number in *count. Returns 1 if the walk
  * reached the greenlet's root cleanly, 0 if it stopped early (capacity
  * reached, or a frame the unwinder could not step past), or a negative
- * GL_E* code: GL_EINVAL (not suspended), GL_EWRONGTHREAD. */
+ * GL_E* code: GL_EINVAL (not suspended, or its stack range unknown),
+ * GL_EWRONGTHREAD, GL_ENOMEM (libunwind could not set up). */
 GL_EXPORT int gl_native_backtrace(const gl_greenlet *greenlet,
                                   gl_native_frame *frames, size_t capacity,
                                   size_t *count);

@@ -17,6 +17,7 @@
 #include "inspect_internal.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <libunwind.h>
 #include <stdio.h>
 #include <string.h>
@@ -78,21 +79,29 @@ static int refuse_resume(unw_addr_space_t space, unw_cursor_t *cursor,
     return -UNW_EINVAL;
 }
 
-/* One address space for every walk, made on first use. libunwind caches
- * unwind tables per address space, which is what we want: they describe
- * this process's code, whatever greenlet is walked. */
-static unw_addr_space_t greenlet_address_space(void)
+/* One address space for every walk and thread, made once. libunwind
+ * caches unwind tables per address space, which is what we want: they
+ * describe this process's code, whatever greenlet is walked; per-thread
+ * caching lets threads walk at once. */
+static unw_addr_space_t shared_space;
+static pthread_once_t shared_space_once = PTHREAD_ONCE_INIT;
+
+static void create_shared_space(void)
 {
-    static __thread unw_addr_space_t space;
-    if (space)
-        return space;
     unw_accessors_t accessors = *unw_get_accessors(unw_local_addr_space);
     accessors.access_mem = read_memory;
     accessors.access_reg = read_register;
     accessors.access_fpreg = read_fp_register;
     accessors.resume = refuse_resume;
-    space = unw_create_addr_space(&accessors, 0);
-    return space;
+    shared_space = unw_create_addr_space(&accessors, 0);
+    if (shared_space)
+        unw_set_caching_policy(shared_space, UNW_CACHE_PER_THREAD);
+}
+
+static unw_addr_space_t greenlet_address_space(void)
+{
+    pthread_once(&shared_space_once, create_shared_space);
+    return shared_space;
 }
 
 static void describe_frame(uintptr_t ip, gl_native_frame *frame,

@@ -27,6 +27,8 @@ int gl__inspect_view(const gl_greenlet *greenlet, gl__stack_view *view)
     gl_greenlet_get_info(greenlet, &info);
     if (info.state != GL_STATE_SUSPENDED)
         return GL_EINVAL;
+    if (info.stack_stop <= info.stack_pointer)
+        return GL_EINVAL; /* a main greenlet whose stack top is unknown */
     view->low = info.stack_pointer;
     view->high = info.stack_stop;
     view->saved_end = info.stack_pointer + info.saved_bytes;

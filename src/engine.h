@@ -74,7 +74,7 @@ struct gl__thread {
     uint64_t switch_serial;
     size_t saved_bytes;         /* sum over the thread's greenlets */
     size_t saved_bytes_peak;
-    atomic_uint switch_sequence; /* odd while records are being changed */
+    atomic_uint_fast64_t switch_sequence; /* odd while records change */
 
     /* A heap copy left over from a restored greenlet, kept for the next
      * save so that a steady ping-pong allocates nothing (stack_slices.c). */
@@ -122,6 +122,10 @@ GL_HIDDEN uint64_t gl__monotonic_ns(void);
 /* ---- registry.c */
 GL_HIDDEN void gl__registry_lock(void);
 GL_HIDDEN void gl__registry_unlock(void);
+/* In a child after fork(): a fresh lock, held by the caller. */
+GL_HIDDEN void gl__registry_reset_lock(void);
+/* Under the registry lock. */
+GL_HIDDEN gl__thread *gl__registry_first_thread(void);
 /* Under the registry lock. */
 GL_HIDDEN void gl__registry_add_thread(gl__thread *thread);
 GL_HIDDEN void gl__registry_add_greenlet(gl_greenlet *greenlet);
@@ -135,7 +139,7 @@ GL_HIDDEN void gl__thread_unreference(gl__thread *thread);
  * ahead of the changes, the release store keeps it behind them. */
 static inline void gl__records_change_begin(gl__thread *thread)
 {
-    unsigned sequence =
+    uint_fast64_t sequence =
         atomic_load_explicit(&thread->switch_sequence, memory_order_relaxed);
     atomic_store_explicit(&thread->switch_sequence, sequence + 1,
                           memory_order_relaxed);
@@ -143,7 +147,7 @@ static inline void gl__records_change_begin(gl__thread *thread)
 }
 static inline void gl__records_change_end(gl__thread *thread)
 {
-    unsigned sequence =
+    uint_fast64_t sequence =
         atomic_load_explicit(&thread->switch_sequence, memory_order_relaxed);
     atomic_store_explicit(&thread->switch_sequence, sequence + 1,
                           memory_order_release);
@@ -164,7 +168,8 @@ GL_HIDDEN void gl__arrive(gl__thread *thread);
 /* What the save step tells the assembly to do next. */
 enum gl__switch_action {
     GL__SWITCH_MOVE = 0,  /* move the stack pointer to `stack_pointer`,
-                             call gl__switch_restore, return 0 */
+                             call gl__switch_refill, gl__switch_arrive,
+                             return 0 */
     GL__SWITCH_START = 1  /* call gl__greenlet_trampoline on this stack */
     /* negative: an error code to return without moving */
 };
@@ -185,7 +190,8 @@ extern const void *const gl__switch_suspended_ip GL_HIDDEN;
 /* Called by arch/ code only. */
 GL_HIDDEN gl__switch_step gl__switch_save(gl__thread *thread,
                                           char *stack_pointer);
-GL_HIDDEN void gl__switch_restore(gl__thread *thread);
+GL_HIDDEN void gl__switch_refill(gl__thread *thread);
+GL_HIDDEN void gl__switch_arrive(gl__thread *thread);
 GL_HIDDEN __attribute__((noreturn)) void gl__greenlet_begin(gl__thread *thread);
 
 #endif /* GL_ENGINE_INTERNAL_H */

@@ -109,17 +109,20 @@ GL_EXPORT int gl_switch(gl_greenlet *target, gl_message message,
 /* Kills a NEW or SUSPENDED greenlet without running it: it becomes DEAD and
  * its heap copy is freed. Its C frames never resume, so a runtime that must
  * unwind them (Python) throws into the greenlet instead. Killing a dead
- * greenlet does nothing. Errors: GL_EBUSY (the greenlet is running; a thread's
- * main greenlet, too, counts as running until its thread exits),
- * GL_EWRONGTHREAD (called from a thread other than the greenlet's, while that
- * thread lives). */
+ * greenlet does nothing, and so does killing one whose thread has exited
+ * (it died with its thread). Errors: GL_EBUSY (the greenlet is running; a
+ * thread's main greenlet, too, counts as running until its thread exits),
+ * GL_EWRONGTHREAD (called from a thread other than the greenlet's, while
+ * that thread lives). */
 GL_EXPORT int gl_kill(gl_greenlet *greenlet);
 
 /* Kills the greenlet (as gl_kill) and releases the caller's record. The
  * memory lives on while other greenlets name it as their parent, so parent
- * pointers never dangle. Errors as gl_kill; on error nothing is released.
- * A thread's main greenlet is released by the engine, never by gl_destroy
- * (GL_EINVAL). */
+ * pointers never dangle. Only the greenlet's thread may destroy it, even a
+ * dead one, or any thread once that thread has exited (a runtime that
+ * drops greenlets in other threads hands them to their thread). Errors as
+ * gl_kill; on error nothing is released. A thread's main greenlet is
+ * released by the engine, never by gl_destroy (GL_EINVAL). */
 GL_EXPORT int gl_destroy(gl_greenlet *greenlet);
 
 /* The calling thread's current and main greenlets, creating the thread's
@@ -225,7 +228,8 @@ typedef struct gl_thread_info {
 
 /* Copies the record of `greenlet` into *info. Exact when called from the
  * greenlet's own thread; from another thread the copy is consistent (taken
- * under the thread's switch sequence count) but may be stale at once. */
+ * under the registry lock and the thread's switch sequence count) but may
+ * be stale at once. The caller must keep the record alive. */
 GL_EXPORT void gl_greenlet_get_info(const gl_greenlet *greenlet,
                                     gl_greenlet_info *info);
 

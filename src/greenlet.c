@@ -38,28 +38,30 @@ int gl_create(gl_greenlet **out, gl_run_function *run, void *argument,
     return 0;
 }
 
-/* May the calling thread change this greenlet's stack or parent? Only its
- * own thread may, or anybody once that thread has exited. */
-static int check_owner(const gl_greenlet *greenlet)
+/* Who may change a greenlet: its own thread, without locks, since only it
+ * changes its records; other threads only once that thread has exited,
+ * and under the registry lock, which thread exit holds from start to end.
+ * After exit every greenlet of the thread is dead, so there is nothing to
+ * kill then, only records to release or reparent. */
+static int owner_has_exited(const gl_greenlet *greenlet)
 {
-    gl__thread *owner = greenlet->thread;
-    if (owner == gl__this_thread_record || owner->exited)
-        return 0;
-    return GL_EWRONGTHREAD;
+    gl__registry_lock();
+    int exited = greenlet->thread->exited;
+    gl__registry_unlock();
+    return exited;
 }
 
 int gl_kill(gl_greenlet *greenlet)
 {
     if (!greenlet)
         return GL_EINVAL;
+    gl__thread *thread = greenlet->thread;
+    if (thread != gl__this_thread_record)
+        return owner_has_exited(greenlet) ? 0 : GL_EWRONGTHREAD;
     if (greenlet->state == GL_STATE_DEAD)
         return 0;
     if (greenlet->state == GL_STATE_RUNNING || greenlet->is_main)
         return GL_EBUSY;
-    int error = check_owner(greenlet);
-    if (error)
-        return error;
-    gl__thread *thread = greenlet->thread;
     gl__records_change_begin(thread);
     gl__stack_discard(thread, greenlet);
     greenlet->state = GL_STATE_DEAD;
@@ -71,10 +73,17 @@ int gl_destroy(gl_greenlet *greenlet)
 {
     if (!greenlet || greenlet->is_main)
         return GL_EINVAL;
-    int error = gl_kill(greenlet);
-    if (error)
-        return error;
+    int mine = greenlet->thread == gl__this_thread_record;
+    if (mine) {
+        int error = gl_kill(greenlet);
+        if (error)
+            return error;
+    }
     gl__registry_lock();
+    if (!mine && !greenlet->thread->exited) {
+        gl__registry_unlock();
+        return GL_EWRONGTHREAD;
+    }
     gl__greenlet_unreference(greenlet);
     gl__registry_unlock();
     return 0;
@@ -86,19 +95,21 @@ int gl_set_parent(gl_greenlet *greenlet, gl_greenlet *parent)
         return GL_EINVAL;
     if (parent->thread != greenlet->thread)
         return GL_EWRONGTHREAD;
-    int error = check_owner(greenlet);
-    if (error)
-        return error;
-    for (const gl_greenlet *p = parent; p; p = p->parent)
+    int error = 0;
+    gl__registry_lock(); /* readers of parent ids in other threads take it */
+    if (greenlet->thread != gl__this_thread_record && !greenlet->thread->exited)
+        error = GL_EWRONGTHREAD;
+    for (const gl_greenlet *p = parent; p && !error; p = p->parent)
         if (p == greenlet)
-            return GL_ECYCLE;
-    gl__registry_lock();
-    gl_greenlet *old = greenlet->parent;
-    parent->references++;
-    greenlet->parent = parent;
-    gl__greenlet_unreference(old);
+            error = GL_ECYCLE;
+    if (!error) {
+        gl_greenlet *old = greenlet->parent;
+        parent->references++;
+        greenlet->parent = parent;
+        gl__greenlet_unreference(old);
+    }
     gl__registry_unlock();
-    return 0;
+    return error;
 }
 
 gl_greenlet *gl_current(void)

@@ -28,6 +28,17 @@ void gl__registry_unlock(void)
     pthread_mutex_unlock(&registry_mutex);
 }
 
+void gl__registry_reset_lock(void)
+{
+    pthread_mutex_init(&registry_mutex, NULL);
+    pthread_mutex_lock(&registry_mutex);
+}
+
+gl__thread *gl__registry_first_thread(void)
+{
+    return first_thread;
+}
+
 void gl__registry_add_thread(gl__thread *thread)
 {
     thread->registry_prev = NULL;
@@ -127,7 +138,7 @@ static void copy_thread_info(const gl__thread *t, gl_thread_info *info)
             break;                                                            \
         }                                                                     \
         for (unsigned attempt = 0;; attempt++) {                              \
-            unsigned before = atomic_load_explicit(&(thread)->switch_sequence, \
+            uint64_t before = atomic_load_explicit(&(thread)->switch_sequence, \
                                                    memory_order_acquire);     \
             if (!(before & 1)) {                                              \
                 copy(source, destination);                                    \
@@ -144,7 +155,14 @@ static void copy_thread_info(const gl__thread *t, gl_thread_info *info)
 void gl_greenlet_get_info(const gl_greenlet *greenlet, gl_greenlet_info *info)
 {
     gl__thread *thread = greenlet->thread;
+    if (thread == gl__this_thread_record) {
+        copy_greenlet_info(greenlet, info);
+        return;
+    }
+    /* The lock keeps its parent record alive while we read its id. */
+    gl__registry_lock();
     COPY_UNDER_SEQUENCE(thread, copy_greenlet_info, greenlet, info);
+    gl__registry_unlock();
 }
 
 size_t gl_registry_walk(gl_thread_visitor *on_thread,

@@ -289,7 +289,9 @@ gl__switch_step gl__switch_save(gl__thread *thread, char *stack_pointer)
     int error = vacate(thread, target);
     if (GL_UNLIKELY(error)) {
         gl__records_change_end(thread);
-        gl__sanitizer_switch_end(origin->sanitizer_fake_stack);
+        gl__sanitizer_switch_end(thread->origin_finished
+                                     ? NULL
+                                     : origin->sanitizer_fake_stack);
         if (hooks.restore_state) /* undo save_state */
             hooks.restore_state(origin, hooks.context);
         step.action = error;
@@ -299,15 +301,20 @@ gl__switch_step gl__switch_save(gl__thread *thread, char *stack_pointer)
     return step;
 }
 
-void gl__switch_restore(gl__thread *thread)
+void gl__switch_refill(gl__thread *thread)
 {
     gl_greenlet *target = thread->target;
     refill(thread, target);
     commit_switch(thread, target);
     gl__records_change_end(thread);
+}
+
+void gl__switch_arrive(gl__thread *thread)
+{
     arrive(thread);
-    if (target->reply_to)
-        *target->reply_to = thread->transfer;
+    gl_greenlet *self = thread->current;
+    if (self->reply_to)
+        *self->reply_to = thread->transfer;
 }
 
 void gl__stack_discard(gl__thread *thread, gl_greenlet *greenlet)

@@ -5,7 +5,7 @@
  * What happens while the stack moves is in stack_slices.c.
  *
  * Everything that happens after the stack has moved runs inside the
- * restore step, in the resumed greenlet: its reply is stored there too. So
+ * last step (arrive), in the resumed greenlet: its reply is stored there. So
  * gl_switch() keeps nothing in registers across the switch and ends in a
  * tail call, and the assembly's frame sits right below the caller's: the
  * bytes copied with every switch are the caller's frames plus 64.

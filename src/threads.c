@@ -31,14 +31,14 @@ uint64_t gl__monotonic_ns(void)
     return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 }
 
-/* Runs at thread exit (for threads that ever used the engine). Every
- * greenlet of the thread is dead from now on: its frames lived on the stack
- * that is going away. Records stay until their owners destroy them. */
-static void thread_exit(void *record)
+/* The thread will never run again: every greenlet of it is dead from now
+ * on, since its frames lived on a stack that is going away. Records stay
+ * until their owners destroy them. Under the registry lock. */
+static void retire(gl__thread *thread)
 {
-    gl__thread *thread = record;
-    gl__registry_lock();
-    gl__records_change_begin(thread);
+    /* Even if a fork caught the thread in the middle of a switch. */
+    uint_fast64_t sequence = atomic_load(&thread->switch_sequence);
+    atomic_store(&thread->switch_sequence, sequence | 1);
     thread->current = NULL; /* no chain of live stacks is left */
     for (gl_greenlet *g = thread->first_greenlet; g; g = g->thread_next) {
         gl__stack_discard(thread, g);
@@ -47,9 +47,44 @@ static void thread_exit(void *record)
     gl__spare_release(thread);
     thread->exited = 1;
     gl__records_change_end(thread);
-    gl__this_thread_record = NULL;
     gl__greenlet_unreference(&thread->main_greenlet); /* the thread's hold */
     gl__thread_unreference(thread);                   /* "while it lives" */
+}
+
+/* Runs at the exit of a thread that ever used the engine. */
+static void thread_exit(void *record)
+{
+    gl__registry_lock();
+    retire(record);
+    gl__this_thread_record = NULL;
+    gl__registry_unlock();
+}
+
+/* fork(): the child has only the forking thread. The registry lock is
+ * held across the fork so that the child finds the lists whole, and the
+ * child retires every other thread's record, as if those threads had
+ * exited. */
+static void before_fork(void)
+{
+    gl__registry_lock();
+}
+
+static void after_fork_in_parent(void)
+{
+    gl__registry_unlock();
+}
+
+static void after_fork_in_child(void)
+{
+    gl__registry_reset_lock();
+    gl__thread *survivor = gl__this_thread_record;
+    gl__thread *t = gl__registry_first_thread();
+    while (t) {
+        gl__thread *next = t->registry_next; /* t may be freed */
+        if (t != survivor && !t->exited)
+            retire(t);
+        t = next;
+    }
     gl__registry_unlock();
 }
 
@@ -58,6 +93,7 @@ static void create_thread_exit_key(void)
     /* Without the key, threads still work; only their exit goes unseen. */
     if (pthread_key_create(&thread_exit_key, thread_exit) != 0)
         thread_exit_key = (pthread_key_t)-1;
+    pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
 }
 
 /* Asks the threads library where this thread's stack lies. Used for

@@ -11,7 +11,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #define THREADS 8
 #define GREENLETS_PER_THREAD 200
@@ -95,6 +97,7 @@ TEST(eight_threads_switch_their_own_greenlets_while_walked)
 /* ------------------------------------------------- across threads: refused */
 
 static gl_greenlet *foreign_greenlet;
+static gl_greenlet *foreign_finished; /* dead, its thread alive */
 static gl_greenlet *foreign_main;
 static pthread_mutex_t handoff = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t handoff_changed = PTHREAD_COND_INITIALIZER;
@@ -133,6 +136,11 @@ static void *owner_thread(void *argument)
     CHECK_OK(gl_create(&foreign_greenlet, yield_once, NULL, NULL));
     CHECK_OK(gl_switch(foreign_greenlet, (gl_message){NULL, 0}, NULL));
     CHECK(gl_thread_saved_bytes() > 0);
+    CHECK_OK(gl_create(&foreign_finished, bounce, (void *)1, NULL));
+    bounce_home = foreign_main;
+    CHECK_OK(gl_switch(foreign_finished, (gl_message){NULL, 0}, NULL));
+    CHECK_OK(gl_switch(foreign_finished, (gl_message){NULL, 1}, NULL));
+    CHECK_EQ(gl_state_of(foreign_finished), GL_STATE_DEAD);
     set_stage(1);
     wait_for_stage(2);
     return NULL;
@@ -157,6 +165,8 @@ TEST(other_threads_greenlets_are_refused_and_die_with_their_thread)
              GL_EWRONGTHREAD);
     CHECK_EQ(gl_kill(foreign_greenlet), GL_EWRONGTHREAD);
     CHECK_EQ(gl_destroy(foreign_greenlet), GL_EWRONGTHREAD);
+    /* Dead or not, its record is its thread's to release while it lives. */
+    CHECK_EQ(gl_destroy(foreign_finished), GL_EWRONGTHREAD);
     CHECK_EQ(gl_state_of(foreign_greenlet), GL_STATE_SUSPENDED);
     CHECK(gl_process_saved_bytes() > 0);
 
@@ -173,7 +183,97 @@ TEST(other_threads_greenlets_are_refused_and_die_with_their_thread)
     gl_greenlet_get_info(foreign_greenlet, &info);
     CHECK_EQ(info.saved_bytes, 0);
     CHECK(info.saved_bytes_peak > 0);
+    CHECK_OK(gl_kill(foreign_greenlet)); /* dead already: nothing to do */
+    CHECK_OK(gl_destroy(foreign_finished));
     CHECK_OK(gl_destroy(foreign_greenlet)); /* last record: thread freed */
     CHECK_OK(gl_destroy(mine));
     CHECK_EQ(gl_registry_walk(NULL, NULL, NULL), 1);
+}
+
+/* ------------------------------------------- reading while parents change */
+
+static gl_greenlet *watched;
+static atomic_int watching;
+
+static void *read_info_repeatedly(void *argument)
+{
+    (void)argument;
+    while (atomic_load(&watching)) {
+        gl_greenlet_info info;
+        gl_greenlet_get_info(watched, &info);
+        CHECK(info.parent_id != 0);
+    }
+    return NULL;
+}
+
+/* Parents come and go under a reader in another thread: under ASan, any
+ * read of a freed parent record fails this test. */
+TEST(info_from_another_thread_while_parents_change)
+{
+    gl_greenlet *main = gl_current();
+    CHECK_OK(gl_create(&watched, bounce, NULL, NULL));
+    atomic_store(&watching, 1);
+    pthread_t reader;
+    CHECK(pthread_create(&reader, NULL, read_info_repeatedly, NULL) == 0);
+    for (int i = 0; i < 20000; i++) {
+        gl_greenlet *parent;
+        CHECK_OK(gl_create(&parent, bounce, NULL, NULL));
+        CHECK_OK(gl_set_parent(watched, parent));
+        CHECK_OK(gl_destroy(parent));
+        CHECK_OK(gl_set_parent(watched, main)); /* frees the old parent */
+    }
+    atomic_store(&watching, 0);
+    CHECK(pthread_join(reader, NULL) == 0);
+    CHECK_OK(gl_destroy(watched));
+}
+
+/* ------------------------------------------------------------------ fork */
+
+static void *hold_a_suspended_greenlet(void *argument)
+{
+    (void)argument;
+    bounce_home = foreign_main = gl_current();
+    CHECK_OK(gl_create(&foreign_greenlet, bounce, (void *)3, NULL));
+    CHECK_OK(gl_switch(foreign_greenlet, (gl_message){NULL, 0}, NULL));
+    set_stage(1);
+    wait_for_stage(2); /* stays alive until the test has forked */
+    return NULL;
+}
+
+/* The child of a fork has only the forking thread: the others' records
+ * must read as exited, their greenlets dead and releasable, and the engine
+ * usable (the registry lock is held across fork, so it is sane there). */
+TEST(fork_child_sees_other_threads_exited)
+{
+    bounce_home = gl_current();
+    pthread_t holder;
+    CHECK(pthread_create(&holder, NULL, hold_a_suspended_greenlet, NULL) == 0);
+    wait_for_stage(1);
+    CHECK(gl_process_saved_bytes() > 0);
+    fflush(NULL);
+    pid_t child = fork();
+    CHECK(child >= 0);
+    if (child == 0) {
+        CHECK_EQ(gl_state_of(foreign_greenlet), GL_STATE_DEAD);
+        CHECK_EQ(gl_state_of(foreign_main), GL_STATE_DEAD);
+        CHECK_EQ(gl_process_saved_bytes(), 0);
+        CHECK_EQ(gl_switch(foreign_greenlet, (gl_message){NULL, 0}, NULL),
+                 GL_ETHREADEXITED);
+        CHECK_OK(gl_destroy(foreign_greenlet));
+        gl_greenlet *g;
+        CHECK_OK(gl_create(&g, bounce, (void *)5, NULL));
+        CHECK_OK(gl_switch(g, (gl_message){NULL, 0}, NULL));
+        CHECK_OK(gl_switch(g, (gl_message){NULL, 1}, NULL));
+        CHECK_OK(gl_destroy(g));
+        CHECK_EQ(gl_registry_walk(NULL, NULL, NULL), 1);
+        _exit(0);
+    }
+    int status;
+    CHECK(waitpid(child, &status, 0) == child);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* In the parent nothing changed. */
+    CHECK_EQ(gl_state_of(foreign_greenlet), GL_STATE_SUSPENDED);
+    set_stage(2);
+    CHECK(pthread_join(holder, NULL) == 0);
+    CHECK_OK(gl_destroy(foreign_greenlet));
 }
