@@ -1,0 +1,73 @@
+/*
+ * binding.h -- what the files of the CPython binding share: the greenlet
+ * object, its implementation record, and the switch.
+ *
+ * A greenlet object has the layout that greenlet.h publishes (so that
+ * extensions compiled against greenlet 2.x, gevent among them, see the same
+ * instance size) and keeps everything else in `pimpl`, which points at a
+ * gl_py_impl: the engine record, the run callable until it starts, the
+ * parent object, and the interpreter state saved while it does not run.
+ */
+#ifndef GL_PY_BINDING_H
+#define GL_PY_BINDING_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "cpython_compat.h"
+#include "glengine.h"
+
+typedef struct gl_py_impl gl_py_impl;
+
+typedef struct PyGreenlet {
+    PyObject_HEAD
+    PyObject *weakreflist;
+    PyObject *dict;
+    gl_py_impl *pimpl;
+} PyGreenlet;
+
+struct gl_py_impl {
+    gl_greenlet *record;      /* owned; NULL only while being set up */
+    PyObject *run;            /* strong; NULL once started */
+    PyGreenlet *parent;       /* strong; NULL for a main greenlet */
+    gl_py_saved_state state;  /* the interpreter state while not running */
+    unsigned long thread_ident;
+    int is_main;
+};
+
+/* Flags of gl_message.thrown as this binding uses them. */
+enum {
+    GL_PY_THROW = 1,        /* value: a (type, value, traceback) tuple */
+    GL_PY_WITH_KEYWORDS = 2 /* value: an (args, kwargs) tuple; else args */
+};
+
+extern PyTypeObject PyGreenlet_Type;
+extern PyObject *PyExc_GreenletError;
+extern PyObject *PyExc_GreenletExit;
+
+#define PyGreenlet_Check(op) PyObject_TypeCheck(op, &PyGreenlet_Type)
+
+/* switching.c */
+/* Installs the engine hooks. -1 with an exception set on failure. */
+int gl_py_switching_init(void);
+/* The running greenlet of this thread, creating the main greenlet object
+ * on first use. Borrowed; NULL with an exception set on failure. */
+PyGreenlet *gl_py_current(void);
+/* Switches to `target` with args and kwargs (kwargs may be NULL); returns
+ * what the greenlet that switches back sends, as a new reference, or NULL
+ * with an exception set. */
+PyObject *gl_py_switch(PyGreenlet *target, PyObject *args, PyObject *kwargs);
+/* Raises (type, value, traceback) in `target`; returns like gl_py_switch. */
+PyObject *gl_py_throw(PyGreenlet *target, PyObject *type, PyObject *value,
+                      PyObject *traceback);
+/* The engine's run function for Python greenlets (argument: the object). */
+gl_message gl_py_run(void *argument, gl_message first);
+/* Kills a suspended greenlet of this thread by raising GreenletExit in it,
+ * with this greenlet as its parent for the time being. 0 or -1. */
+int gl_py_kill(PyGreenlet *greenlet);
+
+/* The trace function set by greenlet.settrace, or NULL (borrowed). */
+PyObject *gl_py_trace_function(void);
+void gl_py_set_trace_function(PyObject *function);
+
+#endif /* GL_PY_BINDING_H */

@@ -1,0 +1,153 @@
+/*
+ * cpython_compat.c -- what a switch moves between CPython's thread state
+ * and a greenlet, per CPython version. This is the only file of the
+ * binding that reads CPython internals; to support a version, add its case
+ * here. Supported now: 3.11.
+ *
+ * Why each field moves (3.11):
+ * - cframe: the interpreter's per-C-stack record lives in the C frames of
+ *   the greenlet's own eval loops; each loop links its record to the
+ *   previous one and returns to it.
+ * - cframe->use_tracing: stored per record, so the outgoing greenlet's flag
+ *   is copied into the incoming one's record, or sys.settrace made in one
+ *   greenlet would be ignored in the others.
+ * - recursion depth: per greenlet; kept as a depth and rebuilt from the
+ *   current limit, because sys.setrecursionlimit rewrites live threads only.
+ * - datastack_*: each greenlet's interpreter frames live in its own chain of
+ *   data-stack chunks.
+ * - exc_state / exc_info: sys.exc_info() is per greenlet. The contents of
+ *   tstate->exc_state move by value and its address stays, since chains of
+ *   handled exceptions end there.
+ * - context, context_ver: contextvars are per greenlet; the version must
+ *   change at each switch, because ContextVar lookups cache on it.
+ * - trash_delete_nesting: nests like the C stack but lives in the thread
+ *   state (a switch inside deferred deallocation corrupted it: greenlet
+ *   PR 318).
+ */
+#include "cpython_compat.h"
+
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+/* 3.11: pycore_frame.h compiles without Py_BUILD_CORE. */
+#include <internal/pycore_frame.h>
+#else
+#error "greenlet: this CPython version is not supported yet (3.11 is); add its case to python/ext/cpython_compat.c"
+#endif
+
+_Static_assert(sizeof(_PyCFrame) <= sizeof(gl_py_c_frame_storage),
+               "gl_py_c_frame_storage must hold a _PyCFrame");
+
+void gl_py_prepare_switch(PyThreadState *tstate)
+{
+    _PyInterpreterFrame *frame = tstate->cframe->current_frame;
+    if (!frame || frame->frame_obj)
+        return;
+    int was_enabled = PyGC_Disable();
+    PyFrameObject *object = PyThreadState_GetFrame(tstate);
+    Py_XDECREF(object); /* the interpreter frame keeps it */
+    if (was_enabled)
+        PyGC_Enable();
+}
+
+void gl_py_state_save(PyThreadState *tstate, gl_py_saved_state *state,
+                      int *tracing)
+{
+    _PyCFrame *cframe = tstate->cframe;
+    _PyInterpreterFrame *frame = cframe->current_frame;
+    state->c_frame_record = cframe;
+    state->top_frame = frame;
+    state->top_frame_object = frame ? frame->frame_obj : NULL;
+    *tracing = cframe->use_tracing;
+    state->recursion_depth =
+        tstate->recursion_limit - tstate->recursion_remaining;
+    state->datastack_chunk = tstate->datastack_chunk;
+    state->datastack_top = tstate->datastack_top;
+    state->datastack_limit = tstate->datastack_limit;
+    state->exc_value = tstate->exc_state.exc_value; /* the reference moves */
+    state->exc_previous_item = tstate->exc_state.previous_item;
+    state->exc_info = tstate->exc_info;
+    tstate->exc_state.exc_value = NULL;
+    state->context = tstate->context; /* the reference moves */
+    tstate->context = NULL;
+    state->trash_delete_nesting = tstate->trash_delete_nesting;
+}
+
+void gl_py_state_restore(PyThreadState *tstate, gl_py_saved_state *state,
+                         int tracing)
+{
+    if (!state->started) {
+        /* First run: no frames yet; recursion goes on from the starter's
+         * depth, since the C stack continues below the starter's. */
+        state->started = 1;
+        tstate->cframe = &tstate->root_cframe;
+        tstate->datastack_chunk = NULL;
+        tstate->datastack_top = NULL;
+        tstate->datastack_limit = NULL;
+        tstate->exc_state.exc_value = NULL;
+        tstate->exc_state.previous_item = NULL;
+        tstate->exc_info = &tstate->exc_state;
+        tstate->context = NULL;
+        tstate->context_ver++;
+        tstate->trash_delete_nesting = 0;
+        state->top_frame_object = NULL;
+        return;
+    }
+    _PyCFrame *cframe = state->c_frame_record;
+    cframe->use_tracing = (uint8_t)tracing;
+    cframe->current_frame = state->top_frame;
+    tstate->cframe = cframe;
+    tstate->recursion_remaining =
+        tstate->recursion_limit - state->recursion_depth;
+    tstate->datastack_chunk = state->datastack_chunk;
+    tstate->datastack_top = state->datastack_top;
+    tstate->datastack_limit = state->datastack_limit;
+    tstate->exc_state.exc_value = state->exc_value;
+    tstate->exc_state.previous_item = state->exc_previous_item;
+    tstate->exc_info = state->exc_info;
+    state->exc_value = NULL;
+    tstate->context = state->context;
+    tstate->context_ver++;
+    state->context = NULL;
+    tstate->trash_delete_nesting = state->trash_delete_nesting;
+    state->top_frame_object = NULL;
+}
+
+void gl_py_enter_new_greenlet(PyThreadState *tstate,
+                              gl_py_c_frame_storage *storage)
+{
+    _PyCFrame *record = (_PyCFrame *)storage;
+    *record = *tstate->cframe; /* keeps the trace flag */
+    record->current_frame = NULL;
+    record->previous = &tstate->root_cframe;
+    tstate->cframe = record;
+}
+
+void gl_py_leave_finished_greenlet(PyThreadState *tstate)
+{
+    /* Chunks come from the object arena allocator (_PyObject_VirtualAlloc,
+     * which is not exported); free them through it, with their size. */
+    PyObjectArenaAllocator arena;
+    PyObject_GetArenaAllocator(&arena);
+    _PyStackChunk *chunk = tstate->datastack_chunk;
+    while (chunk) {
+        _PyStackChunk *previous = chunk->previous;
+        arena.free(arena.ctx, chunk, chunk->size);
+        chunk = previous;
+    }
+    tstate->datastack_chunk = NULL;
+    tstate->datastack_top = NULL;
+    tstate->datastack_limit = NULL;
+    tstate->cframe = &tstate->root_cframe; /* ours dies with our C frame */
+}
+
+int gl_py_state_traverse(gl_py_saved_state *state, visitproc visit, void *arg)
+{
+    Py_VISIT(state->exc_value);
+    Py_VISIT(state->context);
+    return 0;
+}
+
+void gl_py_state_clear(gl_py_saved_state *state)
+{
+    Py_CLEAR(state->exc_value);
+    Py_CLEAR(state->context);
+}

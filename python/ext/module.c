@@ -1,0 +1,196 @@
+/*
+ * module.c -- the module greenlet._greenlet: getcurrent, settrace and
+ * gettrace, the exceptions, the feature flags, and the C API capsule
+ * (greenlet._C_API) with the twelve slots, in greenlet 2.x's order, that
+ * greenlet.h describes.
+ */
+#include "binding.h"
+
+PyObject *PyExc_GreenletError;
+PyObject *PyExc_GreenletExit;
+
+/* --------------------------------------------------------------- the C API */
+
+static PyGreenlet *api_new(PyObject *run, PyGreenlet *parent)
+{
+    PyObject *arguments = PyDict_New();
+    if (!arguments)
+        return NULL;
+    if ((run && PyDict_SetItemString(arguments, "run", run) < 0) ||
+        (parent && PyDict_SetItemString(arguments, "parent",
+                                        (PyObject *)parent) < 0)) {
+        Py_DECREF(arguments);
+        return NULL;
+    }
+    PyObject *empty = PyTuple_New(0);
+    PyObject *greenlet =
+        empty ? PyObject_Call((PyObject *)&PyGreenlet_Type, empty, arguments)
+              : NULL;
+    Py_XDECREF(empty);
+    Py_DECREF(arguments);
+    return (PyGreenlet *)greenlet;
+}
+
+static PyGreenlet *api_get_current(void)
+{
+    PyGreenlet *current = gl_py_current();
+    Py_XINCREF(current);
+    return current; /* a new reference, as greenlet's API has it */
+}
+
+static PyObject *api_throw(PyGreenlet *self, PyObject *type, PyObject *value,
+                           PyObject *traceback)
+{
+    return gl_py_throw(self, type, value ? value : Py_None,
+                       traceback ? traceback : Py_None);
+}
+
+static PyObject *api_switch(PyGreenlet *self, PyObject *args,
+                            PyObject *kwargs)
+{
+    if (args)
+        return gl_py_switch(self, args, kwargs);
+    PyObject *empty = PyTuple_New(0);
+    if (!empty)
+        return NULL;
+    PyObject *result = gl_py_switch(self, empty, kwargs);
+    Py_DECREF(empty);
+    return result;
+}
+
+static int api_set_parent(PyGreenlet *self, PyGreenlet *parent)
+{
+    return PyObject_SetAttrString((PyObject *)self, "parent",
+                                  (PyObject *)parent);
+}
+
+static int api_main(PyGreenlet *self)
+{
+    return self->pimpl->is_main;
+}
+
+static int api_started(PyGreenlet *self)
+{
+    return gl_state_of(self->pimpl->record) != GL_STATE_NEW;
+}
+
+static int api_active(PyGreenlet *self)
+{
+    gl_state state = gl_state_of(self->pimpl->record);
+    return state == GL_STATE_RUNNING || state == GL_STATE_SUSPENDED;
+}
+
+static PyGreenlet *api_get_parent(PyGreenlet *self)
+{
+    PyGreenlet *parent = self->pimpl->parent;
+    Py_XINCREF(parent);
+    return parent;
+}
+
+static void *c_api[12];
+
+static void fill_c_api(void)
+{
+    c_api[0] = &PyGreenlet_Type;
+    c_api[1] = PyExc_GreenletError;
+    c_api[2] = PyExc_GreenletExit;
+    c_api[3] = (void *)api_new;
+    c_api[4] = (void *)api_get_current;
+    c_api[5] = (void *)api_throw;
+    c_api[6] = (void *)api_switch;
+    c_api[7] = (void *)api_set_parent;
+    c_api[8] = (void *)api_main;
+    c_api[9] = (void *)api_started;
+    c_api[10] = (void *)api_active;
+    c_api[11] = (void *)api_get_parent;
+}
+
+/* ------------------------------------------------------- module functions */
+
+static PyObject *module_getcurrent(PyObject *module, PyObject *unused)
+{
+    (void)module;
+    (void)unused;
+    return (PyObject *)api_get_current();
+}
+
+static PyObject *module_settrace(PyObject *module, PyObject *function)
+{
+    (void)module;
+    PyObject *previous = gl_py_trace_function();
+    if (!previous)
+        previous = Py_None;
+    Py_INCREF(previous);
+    gl_py_set_trace_function(function == Py_None ? NULL : function);
+    return previous;
+}
+
+static PyObject *module_gettrace(PyObject *module, PyObject *unused)
+{
+    (void)module;
+    (void)unused;
+    PyObject *function = gl_py_trace_function();
+    if (!function)
+        Py_RETURN_NONE;
+    Py_INCREF(function);
+    return function;
+}
+
+static PyMethodDef module_methods[] = {
+    {"getcurrent", module_getcurrent, METH_NOARGS,
+     "getcurrent() -> greenlet\n\nThe greenlet running in this thread."},
+    {"settrace", module_settrace, METH_O,
+     "settrace(callback) -> previous callback\n\n"
+     "callback(event, (origin, target)) is called on every switch, with\n"
+     "event 'switch' or 'throw'. None removes it."},
+    {"gettrace", module_gettrace, METH_NOARGS,
+     "gettrace() -> the callback set by settrace, or None"},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef module_definition = {
+    PyModuleDef_HEAD_INIT, "greenlet._greenlet",
+    "Lightweight coroutines on a stack-copying engine that keeps records.",
+    -1, module_methods, NULL, NULL, NULL, NULL};
+
+static int add_constants(PyObject *module)
+{
+    PyObject *capsule = PyCapsule_New(c_api, "greenlet._C_API", NULL);
+    if (!capsule || PyModule_AddObject(module, "_C_API", capsule) < 0) {
+        Py_XDECREF(capsule);
+        return -1;
+    }
+    Py_INCREF(&PyGreenlet_Type);
+    Py_INCREF(PyExc_GreenletError);
+    Py_INCREF(PyExc_GreenletExit);
+    if (PyModule_AddObject(module, "greenlet", (PyObject *)&PyGreenlet_Type) ||
+        PyModule_AddObject(module, "error", PyExc_GreenletError) ||
+        PyModule_AddObject(module, "GreenletExit", PyExc_GreenletExit) ||
+        PyModule_AddIntConstant(module, "GREENLET_USE_GC", 1) ||
+        PyModule_AddIntConstant(module, "GREENLET_USE_TRACING", 1) ||
+        PyModule_AddIntConstant(module, "GREENLET_USE_CONTEXT_VARS", 1) ||
+        PyModule_AddIntConstant(module, "GREENLET_USE_STANDARD_THREADING", 1))
+        return -1;
+    return 0;
+}
+
+PyMODINIT_FUNC PyInit__greenlet(void)
+{
+    if (PyType_Ready(&PyGreenlet_Type) < 0)
+        return NULL;
+    PyExc_GreenletError = PyErr_NewException("greenlet.error", NULL, NULL);
+    PyExc_GreenletExit = PyErr_NewException("greenlet.GreenletExit",
+                                            PyExc_BaseException, NULL);
+    if (!PyExc_GreenletError || !PyExc_GreenletExit)
+        return NULL;
+    fill_c_api();
+    if (gl_py_switching_init() < 0)
+        return NULL;
+    PyObject *module = PyModule_Create(&module_definition);
+    if (!module)
+        return NULL;
+    if (add_constants(module) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}
