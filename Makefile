@@ -32,15 +32,16 @@ TEST_SOURCES := $(sort $(wildcard tests/test_*.c)) tests/runner.c tests/stack_pa
 TEST_HEADERS := $(wildcard tests/*.h)
 
 .PHONY: all test test-native test-asan test-valgrind test-aarch64 \
-        test-arch-selector bench demo \
+        test-arch-selector test-python python-extension bench demo \
         clean packages-build packages-test
 all: $(BUILD)/libglengine.a $(BUILD)/libglengine.so $(BUILD)/engine-tests \
-     $(BUILD)/switch-bench $(BUILD)/scheduler-demo
+     $(BUILD)/switch-bench $(BUILD)/scheduler-demo python-extension
 
 # ---------------------------------------------------------------- packages
-BUILD_PACKAGES := gcc make libc6-dev libunwind-dev libboost-context-dev g++
+BUILD_PACKAGES := gcc make libc6-dev libunwind-dev libboost-context-dev g++ \
+                  python3-dev python3-setuptools
 TEST_PACKAGES := valgrind gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
-                 qemu-user gdb
+                 qemu-user gdb python3-pytest python3-gevent
 $(BUILD)/.packages-build: .ci/install-packages
 	@mkdir -p $(BUILD)
 	@.ci/install-packages $(BUILD_PACKAGES)
@@ -102,8 +103,9 @@ $(BUILD)/aarch64/engine-tests: $(TEST_SOURCES) $(TEST_HEADERS) $(BUILD)/aarch64/
 	$(CROSS_CC) $(BASE_CFLAGS) -Itests $(OPT_CFLAGS) -static -o $@ \
 	    $(TEST_SOURCES) $(BUILD)/aarch64/libglengine.a -lpthread
 
-test: test-native test-asan test-valgrind test-aarch64 test-arch-selector
-	@echo "all C test runs passed"
+test: test-native test-asan test-valgrind test-aarch64 test-arch-selector \
+      test-python
+	@echo "all test runs passed"
 
 test-native: $(BUILD)/engine-tests
 	@echo "== C tests, native ($(CC))"
@@ -135,6 +137,16 @@ test-arch-selector:
 	else \
 	    echo "FAIL: unexpected error:"; cat $(BUILD)/arch-selector.log; exit 1; \
 	fi
+
+# ------------------------------------------------------------------ python
+# The extension greenlet._greenlet, built in place (python/greenlet/) so that
+# PYTHONPATH=python imports it. setuptools decides what to rebuild.
+python-extension: | $(BUILD)/.packages-build
+	$(PYTHON) setup.py -q build_ext --inplace --build-temp $(BUILD)/python
+
+test-python: python-extension | $(BUILD)/.packages-test
+	@echo "== Python tests ($(PYTHON))"
+	PYTHONPATH=python $(PYTHON) -m pytest -q -p no:cacheprovider tests/python
 
 # --------------------------------------------------------- bench and demo
 $(BUILD)/switch-bench: bench/switch_bench.c bench/boost_context.cpp bench/bench_clock.h $(BUILD)/libglengine.a

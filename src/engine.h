@@ -129,6 +129,9 @@ GL_HIDDEN gl__thread *gl__registry_first_thread(void);
 /* Under the registry lock. */
 GL_HIDDEN void gl__registry_add_thread(gl__thread *thread);
 GL_HIDDEN void gl__registry_add_greenlet(gl_greenlet *greenlet);
+/* Moves a record that never ran to another thread's list. */
+GL_HIDDEN void gl__registry_move_greenlet(gl_greenlet *greenlet,
+                                          gl__thread *thread);
 /* Drops one reference to the record; frees it (and drops what it holds on
  * its parent and thread) when none remain. Under the registry lock. */
 GL_HIDDEN void gl__greenlet_unreference(gl_greenlet *greenlet);

@@ -133,10 +133,13 @@ GL_EXPORT gl_greenlet *gl_main(void);
 /* The parent (NULL for a main greenlet). */
 GL_EXPORT gl_greenlet *gl_parent(const gl_greenlet *greenlet);
 
-/* Makes `parent` the parent of `greenlet`. Errors: GL_EINVAL (a NULL
- * argument, or greenlet is a main greenlet), GL_ECYCLE (parent is greenlet
- * or one of its descendants), GL_EWRONGTHREAD (the two belong to different
- * threads, or the caller is not their thread). */
+/* Makes `parent` the parent of `greenlet`. A greenlet that never ran may
+ * take a parent of the calling thread when it belongs to another: it then
+ * moves to the calling thread (a greenlet is created in one thread and
+ * started in another that way). Errors: GL_EINVAL (a NULL argument, or
+ * greenlet is a main greenlet), GL_ECYCLE (parent is greenlet or one of its
+ * descendants), GL_EWRONGTHREAD (the two belong to different threads and
+ * greenlet cannot move, or the caller is not their thread). */
 GL_EXPORT int gl_set_parent(gl_greenlet *greenlet, gl_greenlet *parent);
 
 GL_EXPORT gl_state gl_state_of(const gl_greenlet *greenlet);

@@ -89,20 +89,33 @@ int gl_destroy(gl_greenlet *greenlet)
     return 0;
 }
 
+/* Whether `greenlet` may take `parent`, which lives in another thread: only
+ * a greenlet that never ran (it has no stack yet) may move, and only to the
+ * calling thread. Under the registry lock. */
+static int may_move_to(const gl_greenlet *greenlet, const gl_greenlet *parent)
+{
+    return greenlet->state == GL_STATE_NEW &&
+           parent->thread == gl__this_thread_record;
+}
+
 int gl_set_parent(gl_greenlet *greenlet, gl_greenlet *parent)
 {
     if (!greenlet || !parent || greenlet->is_main)
         return GL_EINVAL;
-    if (parent->thread != greenlet->thread)
-        return GL_EWRONGTHREAD;
     int error = 0;
     gl__registry_lock(); /* readers of parent ids in other threads take it */
-    if (greenlet->thread != gl__this_thread_record && !greenlet->thread->exited)
+    int moving = parent->thread != greenlet->thread;
+    if (moving && !may_move_to(greenlet, parent))
+        error = GL_EWRONGTHREAD;
+    else if (!moving && greenlet->thread != gl__this_thread_record &&
+             !greenlet->thread->exited)
         error = GL_EWRONGTHREAD;
     for (const gl_greenlet *p = parent; p && !error; p = p->parent)
         if (p == greenlet)
             error = GL_ECYCLE;
     if (!error) {
+        if (moving)
+            gl__registry_move_greenlet(greenlet, parent->thread);
         gl_greenlet *old = greenlet->parent;
         parent->references++;
         greenlet->parent = parent;

@@ -48,16 +48,40 @@ void gl__registry_add_thread(gl__thread *thread)
     first_thread = thread;
 }
 
-void gl__registry_add_greenlet(gl_greenlet *greenlet)
+static void link_into_thread(gl_greenlet *greenlet, gl__thread *thread)
 {
-    gl__thread *thread = greenlet->thread;
-    greenlet->id = next_greenlet_id++;
+    greenlet->thread = thread;
     greenlet->thread_prev = NULL;
     greenlet->thread_next = thread->first_greenlet;
     if (thread->first_greenlet)
         thread->first_greenlet->thread_prev = greenlet;
     thread->first_greenlet = greenlet;
     thread->references++;
+}
+
+static void unlink_from_thread(gl_greenlet *greenlet)
+{
+    gl__thread *thread = greenlet->thread;
+    if (greenlet->thread_prev)
+        greenlet->thread_prev->thread_next = greenlet->thread_next;
+    else
+        thread->first_greenlet = greenlet->thread_next;
+    if (greenlet->thread_next)
+        greenlet->thread_next->thread_prev = greenlet->thread_prev;
+}
+
+void gl__registry_add_greenlet(gl_greenlet *greenlet)
+{
+    greenlet->id = next_greenlet_id++;
+    link_into_thread(greenlet, greenlet->thread);
+}
+
+void gl__registry_move_greenlet(gl_greenlet *greenlet, gl__thread *thread)
+{
+    gl__thread *old = greenlet->thread;
+    unlink_from_thread(greenlet);
+    link_into_thread(greenlet, thread);
+    gl__thread_unreference(old);
 }
 
 void gl__thread_unreference(gl__thread *thread)
@@ -79,12 +103,7 @@ void gl__greenlet_unreference(gl_greenlet *greenlet)
     while (greenlet && --greenlet->references == 0) {
         gl__thread *thread = greenlet->thread;
         gl_greenlet *parent = greenlet->parent;
-        if (greenlet->thread_prev)
-            greenlet->thread_prev->thread_next = greenlet->thread_next;
-        else
-            thread->first_greenlet = greenlet->thread_next;
-        if (greenlet->thread_next)
-            greenlet->thread_next->thread_prev = greenlet->thread_prev;
+        unlink_from_thread(greenlet);
         if (!greenlet->is_main) /* a main greenlet lives inside its thread */
             gl__release(greenlet);
         gl__thread_unreference(thread);

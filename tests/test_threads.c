@@ -277,3 +277,61 @@ TEST(fork_child_sees_other_threads_exited)
     CHECK(pthread_join(holder, NULL) == 0);
     CHECK_OK(gl_destroy(foreign_greenlet));
 }
+
+/* ----------------------------------------- created here, started there */
+
+static gl_greenlet *traveller;
+
+static int find_thread_of_traveller(const gl_greenlet_info *info,
+                                    void *context)
+{
+    if (info->id == gl_id(traveller))
+        *(uint64_t *)context = info->thread_serial;
+    return 0;
+}
+
+static uint64_t traveller_thread_serial(void)
+{
+    uint64_t serial = 0;
+    gl_registry_walk(NULL, find_thread_of_traveller, &serial);
+    return serial;
+}
+
+static void *adopt_and_run(void *argument)
+{
+    (void)argument;
+    bounce_home = gl_current();
+    CHECK_OK(gl_set_parent(traveller, gl_current())); /* it moves here */
+    CHECK(gl_is_mine(traveller));
+    gl_greenlet_info mine;
+    gl_greenlet_get_info(gl_current(), &mine);
+    CHECK_EQ(traveller_thread_serial(), mine.thread_serial);
+    gl_message in;
+    CHECK_OK(gl_switch(traveller, (gl_message){NULL, 0}, &in));
+    CHECK_OK(gl_switch(traveller, (gl_message){NULL, 1}, &in));
+    CHECK(in.value == (void *)4);
+    CHECK_EQ(gl_state_of(traveller), GL_STATE_DEAD);
+    return NULL;
+}
+
+TEST(new_greenlet_moves_to_the_thread_of_its_new_parent)
+{
+    gl_greenlet_info mine;
+    gl_greenlet_get_info(gl_current(), &mine);
+    CHECK_OK(gl_create(&traveller, bounce, (void *)4, NULL));
+    CHECK_EQ(traveller_thread_serial(), mine.thread_serial);
+    pthread_t thread;
+    CHECK(pthread_create(&thread, NULL, adopt_and_run, NULL) == 0);
+    CHECK(pthread_join(thread, NULL) == 0);
+    /* Started greenlets never move; neither do greenlets to a parent of a
+     * thread other than the caller's. */
+    gl_greenlet *started;
+    bounce_home = gl_current();
+    CHECK_OK(gl_create(&started, bounce, (void *)1, NULL));
+    CHECK_OK(gl_switch(started, (gl_message){NULL, 0}, NULL));
+    CHECK_EQ(gl_set_parent(started, traveller), GL_EWRONGTHREAD);
+    CHECK_OK(gl_destroy(traveller)); /* its thread has exited */
+    CHECK_OK(gl_switch(started, (gl_message){NULL, 1}, NULL));
+    CHECK_OK(gl_destroy(started));
+    CHECK_EQ(gl_registry_walk(NULL, NULL, NULL), 1);
+}

@@ -85,7 +85,8 @@ void gl_py_state_restore(PyThreadState *tstate, gl_py_saved_state *state,
         tstate->exc_state.exc_value = NULL;
         tstate->exc_state.previous_item = NULL;
         tstate->exc_info = &tstate->exc_state;
-        tstate->context = NULL;
+        tstate->context = state->context; /* gr_context, if it was set */
+        state->context = NULL;
         tstate->context_ver++;
         tstate->trash_delete_nesting = 0;
         state->top_frame_object = NULL;

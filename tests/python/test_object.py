@@ -1,0 +1,94 @@
+"""The greenlet object: run, parent, subclassing, __dict__, weak
+references, pickling, garbage collection of suspended greenlets."""
+import gc
+import pickle
+import weakref
+
+import pytest
+
+from greenlet import GreenletExit, getcurrent, greenlet
+
+
+def test_run_is_gone_once_started():
+    def body():
+        return 1
+
+    g = greenlet(body)
+    assert g.run is body
+    g.switch()
+    with pytest.raises(AttributeError):
+        g.run
+    with pytest.raises(AttributeError):
+        g.run = body
+
+
+def test_subclass_with_run_method():
+    class Worker(greenlet):
+        def run(self, x):
+            return x * 2
+
+    assert Worker().switch(21) == 42
+
+
+def test_parent_default_set_and_cycles():
+    main = getcurrent()
+    a, b = greenlet(lambda x: x), greenlet(lambda: 2)
+    assert a.parent is main
+    b.parent = a
+    assert b.parent is a
+    with pytest.raises(ValueError):
+        a.parent = b
+    with pytest.raises(ValueError):
+        a.parent = a
+    with pytest.raises(TypeError):
+        a.parent = 1
+    with pytest.raises(AttributeError):
+        del a.parent
+    assert main.parent is None
+    assert b.switch() == 2 and a.dead  # b's result went through a
+
+
+def test_dict_and_weakref():
+    g = greenlet(lambda: None)
+    g.label = "worker"
+    assert g.__dict__ == {"label": "worker"}
+    ref = weakref.ref(g)
+    assert ref() is g
+    del g
+    gc.collect()
+    assert ref() is None
+
+
+def test_pickling_is_refused():
+    with pytest.raises(TypeError):
+        pickle.dumps(greenlet(lambda: None))
+
+
+def test_suspended_greenlet_is_killed_when_collected():
+    main = getcurrent()
+    events = []
+
+    def body():
+        try:
+            main.switch()
+        except GreenletExit:
+            events.append("killed")
+            raise
+        finally:
+            events.append("finally")
+
+    g = greenlet(body)
+    g.switch()
+    del g
+    gc.collect()
+    assert events == ["killed", "finally"]
+
+
+def test_stack_saved_counts_heap_bytes():
+    main = getcurrent()
+    g = greenlet(lambda: main.switch())
+    assert g._stack_saved == 0
+    g.switch()
+    assert g._stack_saved > 0
+    g.switch()
+    assert g._stack_saved == 0

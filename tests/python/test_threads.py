@@ -1,0 +1,83 @@
+"""Greenlets and threads: each thread its own main greenlet, switches to
+another thread's greenlet refused, a greenlet made in one thread started
+in another, and many threads switching at once."""
+import threading
+
+import pytest
+
+from greenlet import error, getcurrent, greenlet
+
+
+def run_in_thread(function):
+    outcome = {}
+
+    def target():
+        try:
+            outcome["value"] = function()
+        except BaseException as failure:  # reported in the test's thread
+            outcome["error"] = failure
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
+def test_each_thread_has_its_own_main_greenlet():
+    main = getcurrent()
+    other = run_in_thread(getcurrent)
+    assert other is not main and other.parent is None
+
+
+def test_switching_to_another_threads_greenlet_is_refused():
+    main = getcurrent()
+    g = greenlet(lambda: main.switch())
+    g.switch()
+
+    def switch_from_elsewhere():
+        with pytest.raises(error):
+            g.switch()
+
+    run_in_thread(switch_from_elsewhere)
+    assert g.switch() == () and g.dead
+
+
+def test_parent_from_another_thread_is_refused_once_started():
+    main = getcurrent()
+    g = greenlet(lambda: main.switch())
+    g.switch()
+    other_main = run_in_thread(getcurrent)
+    with pytest.raises(ValueError):
+        g.parent = other_main
+    g.switch()
+
+
+def test_greenlet_made_here_can_start_in_another_thread():
+    g = greenlet(lambda x: x + 1)
+
+    def adopt():
+        g.parent = getcurrent()
+        return g.switch(1)
+
+    assert run_in_thread(adopt) == 2
+
+
+def test_eight_threads_with_many_greenlets_each():
+    def work():
+        main = getcurrent()
+        greenlets = [greenlet(lambda i=i: main.switch(i) + 1) for i in range(300)]
+        assert [g.switch() for g in greenlets] == list(range(300))
+        assert [g.switch(i) for i, g in enumerate(greenlets)] == \
+            [i + 1 for i in range(300)]
+        return all(g.dead for g in greenlets)
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(work()))
+               for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [True] * 8
