@@ -66,6 +66,14 @@ gl_message gl_py_run(void *argument, gl_message first);
  * with this greenlet as its parent for the time being. 0 or -1. */
 int gl_py_kill(PyGreenlet *greenlet);
 
+/* deferred.c */
+int gl_py_deferred_init(void);
+/* Keeps a greenlet whose refcount dropped to 0 in a foreign thread until
+ * its own thread releases it. 0, or -1 (no memory: it leaks). */
+int gl_py_defer_release(PyGreenlet *greenlet);
+/* Releases the deferred greenlets of the calling thread. */
+void gl_py_release_deferred(void);
+
 /* The trace function set by greenlet.settrace, or NULL (borrowed). */
 PyObject *gl_py_trace_function(void);
 void gl_py_set_trace_function(PyObject *function);

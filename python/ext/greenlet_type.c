@@ -111,21 +111,35 @@ static int greenlet_clear(PyGreenlet *self)
     return 0;
 }
 
+/* Whether this thread may not release the greenlet's record: it belongs to
+ * a thread that still lives (gl_kill refuses, changing nothing). */
+static int owned_by_another_live_thread(PyGreenlet *self)
+{
+    return !gl_is_mine(self->pimpl->record) &&
+           gl_kill(self->pimpl->record) == GL_EWRONGTHREAD;
+}
+
 static void greenlet_dealloc(PyGreenlet *self)
 {
     PyObject_GC_UnTrack(self);
-    if (self->pimpl && self->pimpl->record && kill_before_dealloc(self)) {
-        PyObject_GC_Track(self);
-        return;
+    if (self->pimpl && self->pimpl->record && !self->pimpl->is_main) {
+        if (owned_by_another_live_thread(self)) {
+            if (gl_py_defer_release(self) == 0)
+                return; /* its thread will release it */
+        } else if (kill_before_dealloc(self)) {
+            PyObject_GC_Track(self);
+            return;
+        }
     }
     if (self->weakreflist)
         PyObject_ClearWeakRefs((PyObject *)self);
     greenlet_clear(self);
     if (self->pimpl) {
         gl_py_impl *impl = self->pimpl;
-        if (impl->record && !impl->is_main) {
+        if (impl->record) {
             gl_set_binding(impl->record, NULL);
-            gl_destroy(impl->record);
+            if (!impl->is_main) /* a main record belongs to its thread */
+                gl_destroy(impl->record);
         }
         Py_CLEAR(impl->parent);
         PyMem_Free(impl);

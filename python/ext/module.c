@@ -183,7 +183,7 @@ PyMODINIT_FUNC PyInit__greenlet(void)
     if (!PyExc_GreenletError || !PyExc_GreenletExit)
         return NULL;
     fill_c_api();
-    if (gl_py_switching_init() < 0)
+    if (gl_py_deferred_init() < 0 || gl_py_switching_init() < 0)
         return NULL;
     PyObject *module = PyModule_Create(&module_definition);
     if (!module)

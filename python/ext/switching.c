@@ -113,6 +113,7 @@ static int finish_switch(void)
     PyGreenlet *leftover = binding.to_release;
     binding.to_release = NULL;
     Py_XDECREF(leftover);
+    gl_py_release_deferred();
     return result;
 }
 
@@ -141,6 +142,30 @@ static PyGreenlet *new_main_greenlet(void)
     return main;
 }
 
+/* When the thread's Python state is cleared (the thread ends, or the
+ * interpreter finalizes), drop what the thread held. Runs in that thread. */
+static void forget_thread(PyObject *capsule)
+{
+    (void)capsule;
+    PyGreenlet *current = binding.current, *main = binding.main;
+    binding.current = binding.main = NULL;
+    Py_XDECREF(current);
+    Py_XDECREF(main);
+}
+
+static int watch_thread_end(void)
+{
+    PyObject *thread_dict = PyThreadState_GetDict();
+    if (!thread_dict)
+        return 0; /* no thread state dict: nothing will tell us */
+    PyObject *capsule = PyCapsule_New(&binding, "greenlet.thread", forget_thread);
+    if (!capsule)
+        return -1;
+    int error = PyDict_SetItemString(thread_dict, "greenlet.thread", capsule);
+    Py_DECREF(capsule);
+    return error;
+}
+
 PyGreenlet *gl_py_current(void)
 {
     if (binding.current)
@@ -151,6 +176,8 @@ PyGreenlet *gl_py_current(void)
     Py_INCREF(main);
     binding.main = main;
     binding.current = main;
+    if (watch_thread_end() < 0)
+        return NULL;
     return main;
 }
 

@@ -81,3 +81,21 @@ def test_eight_threads_with_many_greenlets_each():
     for thread in threads:
         thread.join()
     assert results == [True] * 8
+
+
+def test_greenlet_dropped_in_another_thread_is_killed_in_its_own():
+    main = getcurrent()
+    died_in = []
+
+    def body():
+        try:
+            main.switch()
+        finally:
+            died_in.append(threading.get_ident())
+
+    holder = [greenlet(body)]
+    holder[0].switch()
+    run_in_thread(holder.clear)  # the last reference goes away over there
+    assert died_in == []  # not killed in that thread
+    greenlet(lambda: None).switch()  # our next switch releases it here
+    assert died_in == [threading.get_ident()]

@@ -1,0 +1,108 @@
+"""Interpreter state that belongs to each greenlet: the frame chain
+(gr_frame), recursion depth, sys.settrace, and KeyboardInterrupt."""
+import _thread
+import signal
+import sys
+import time
+
+import pytest
+
+from greenlet import getcurrent, greenlet
+
+
+def test_gr_frame_of_a_suspended_greenlet():
+    main = getcurrent()
+
+    def inner():
+        main.switch()
+
+    def outer():
+        inner()
+
+    g = greenlet(outer)
+    assert g.gr_frame is None
+    g.switch()
+    frame = g.gr_frame
+    assert frame.f_code.co_name == "inner"
+    assert frame.f_back.f_code.co_name == "outer"
+    g.switch()
+    assert g.gr_frame is None
+
+
+def test_recursion_depth_is_per_greenlet():
+    main = getcurrent()
+    limit = sys.getrecursionlimit()
+
+    def recurse(n):
+        return recurse(n + 1) if n < 100000 else n
+
+    def deep_then_switch(depth):
+        if depth:
+            return deep_then_switch(depth - 1)
+        main.switch()
+        with pytest.raises(RecursionError):
+            recurse(0)
+        return "ok"
+
+    sys.setrecursionlimit(400)
+    try:
+        # 300 frames deep in another greenlet do not count against main
+        g = greenlet(deep_then_switch)
+        g.switch(300)
+        def two_hundred(n):
+            return two_hundred(n - 1) if n else "main fine"
+        assert two_hundred(200) == "main fine"
+        assert g.switch() == "ok"
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def test_sys_settrace_follows_the_running_greenlet():
+    main = getcurrent()
+    calls = []
+
+    def tracer(frame, event, arg):
+        if event == "call":
+            calls.append(frame.f_code.co_name)
+
+    def in_child_after_switch():
+        pass
+
+    def child():
+        main.switch()
+        in_child_after_switch()
+
+    g = greenlet(child)
+    g.switch()
+    sys.settrace(tracer)
+    try:
+        def in_main():
+            pass
+        in_main()
+        g.switch()
+    finally:
+        sys.settrace(None)
+    assert "in_main" in calls and "in_child_after_switch" in calls
+
+
+def test_keyboard_interrupt_reaches_the_running_greenlet():
+    main = getcurrent()
+    where = []
+
+    def busy():
+        try:
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                pass
+        except KeyboardInterrupt:
+            where.append(getcurrent())
+            raise
+
+    g = greenlet(busy)
+    timer = __import__("threading").Timer(0.05, _thread.interrupt_main)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        g.switch()
+    timer.join()
+    assert where == [g] and g.dead
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
