@@ -32,7 +32,8 @@ TEST_SOURCES := $(sort $(wildcard tests/test_*.c)) tests/runner.c tests/stack_pa
 TEST_HEADERS := $(wildcard tests/*.h)
 
 .PHONY: all test test-native test-asan test-valgrind test-aarch64 \
-        test-arch-selector test-python python-extension bench demo \
+        test-arch-selector test-python python-extension python-extension-debug \
+        bench demo \
         clean packages-build packages-test
 all: $(BUILD)/libglengine.a $(BUILD)/libglengine.so $(BUILD)/engine-tests \
      $(BUILD)/switch-bench $(BUILD)/scheduler-demo python-extension
@@ -41,7 +42,7 @@ all: $(BUILD)/libglengine.a $(BUILD)/libglengine.so $(BUILD)/engine-tests \
 BUILD_PACKAGES := gcc make libc6-dev libunwind-dev libboost-context-dev g++ \
                   python3-dev python3-setuptools
 TEST_PACKAGES := valgrind gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
-                 qemu-user gdb python3-pytest python3-gevent
+                 qemu-user gdb python3-pytest python3-gevent python3-dbg
 $(BUILD)/.packages-build: .ci/install-packages
 	@mkdir -p $(BUILD)
 	@.ci/install-packages $(BUILD_PACKAGES)
@@ -144,7 +145,12 @@ test-arch-selector:
 python-extension: | $(BUILD)/.packages-build
 	$(PYTHON) setup.py -q build_ext --inplace --build-temp $(BUILD)/python
 
-test-python: python-extension | $(BUILD)/.packages-test
+# The same extension for Debian's debug interpreter (the refcount test).
+python-extension-debug: | $(BUILD)/.packages-test
+	/usr/bin/python3-dbg setup.py -q build_ext --inplace \
+	    --build-temp $(BUILD)/python-dbg
+
+test-python: python-extension python-extension-debug | $(BUILD)/.packages-test
 	@echo "== Python tests ($(PYTHON))"
 	PYTHONPATH=python $(PYTHON) -m pytest -q -p no:cacheprovider tests/python
 
