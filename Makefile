@@ -15,6 +15,7 @@ PYTHON ?= /usr/bin/python3
 BUILD ?= build
 CROSS_CC ?= aarch64-linux-gnu-gcc
 QEMU ?= qemu-aarch64
+SHARED ?= ../shared
 
 WARNINGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wformat=2 -Wno-missing-field-initializers
@@ -161,8 +162,21 @@ $(BUILD)/switch-bench: bench/switch_bench.c bench/boost_context.cpp bench/bench_
 	    $(BUILD)/boost_context.o $(BUILD)/libglengine.a -lboost_context \
 	    -lstdc++ -lpthread
 
-bench: $(BUILD)/switch-bench
+# Debian's python3-greenlet, copied on its own so that PYTHONPATH selects it
+# without the rest of dist-packages.
+DEBIAN_GREENLET := /usr/lib/python3/dist-packages/greenlet
+$(BUILD)/debian-greenlet/greenlet: | $(BUILD)/.packages-bench
+	rm -rf $(BUILD)/debian-greenlet && mkdir -p $(BUILD)/debian-greenlet
+	cp -r $(DEBIAN_GREENLET) $(BUILD)/debian-greenlet/
+$(BUILD)/.packages-bench: .ci/install-packages
+	@mkdir -p $(BUILD)
+	@.ci/install-packages python3-greenlet
+	@touch $@
+
+bench: $(BUILD)/switch-bench python-extension $(BUILD)/debian-greenlet/greenlet
 	$(BUILD)/switch-bench
+	@echo "== greenlet: Debian's 2.0.2 (A) against ours (B); B/A < 1: ours is faster or smaller"
+	$(SHARED)/bench/compare.sh $(BUILD)/debian-greenlet python
 
 $(BUILD)/scheduler-demo: tests/workloads/scheduler_demo.c $(BUILD)/libglengine.a
 	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) -o $@ $< $(BUILD)/libglengine.a -lpthread
