@@ -34,7 +34,7 @@ TEST_HEADERS := $(wildcard tests/*.h)
 
 .PHONY: all test test-native test-asan test-valgrind test-aarch64 \
         test-arch-selector test-python python-extension python-extension-debug \
-        bench demo \
+        python-extension-asan bench demo \
         clean packages-build packages-test
 all: $(BUILD)/libglengine.a $(BUILD)/libglengine.so $(BUILD)/engine-tests \
      $(BUILD)/switch-bench $(BUILD)/scheduler-demo python-extension
@@ -113,10 +113,26 @@ test-native: $(BUILD)/engine-tests
 	@echo "== C tests, native ($(CC))"
 	$(BUILD)/engine-tests
 
-test-asan: $(BUILD)/asan/engine-tests
+# The extension built with ASan+UBSan, as a package of its own under
+# build/asan/python; CPython itself is not instrumented, so the sanitizer
+# runtimes are preloaded, and its leak checker is off (the interpreter
+# keeps objects until exit on purpose).
+ASAN_RUNTIMES = $(shell $(CC) -print-file-name=libasan.so):$(shell $(CC) -print-file-name=libubsan.so)
+python-extension-asan: | $(BUILD)/.packages-build
+	CFLAGS="$(ASAN_CFLAGS)" LDFLAGS="-fsanitize=address,undefined" \
+	    $(PYTHON) setup.py -q build_ext -b $(BUILD)/asan/python \
+	    --build-temp $(BUILD)/asan/python-temp
+	cp python/greenlet/*.py python/greenlet/greenlet.h $(BUILD)/asan/python/greenlet/
+
+test-asan: $(BUILD)/asan/engine-tests python-extension-asan python-extension-debug | $(BUILD)/.packages-test
 	@echo "== C tests, ASan+UBSan"
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 GL_TEST_TIMEOUT_SCALE=3 \
 	    $(BUILD)/asan/engine-tests
+	@echo "== Python tests, extension and engine with ASan+UBSan"
+	LD_PRELOAD=$(ASAN_RUNTIMES) ASAN_OPTIONS=detect_leaks=0 \
+	    GREENLET_PACKAGE_ROOT=$(CURDIR)/$(BUILD)/asan/python \
+	    PYTHONPATH=$(BUILD)/asan/python $(PYTHON) -m pytest -q \
+	    -p no:cacheprovider tests/python
 
 test-valgrind: $(BUILD)/engine-tests | $(BUILD)/.packages-test
 	@echo "== C tests, valgrind memcheck"

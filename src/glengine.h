@@ -125,6 +125,13 @@ GL_EXPORT int gl_kill(gl_greenlet *greenlet);
  * released by the engine, never by gl_destroy (GL_EINVAL). */
 GL_EXPORT int gl_destroy(gl_greenlet *greenlet);
 
+/* Keeps the record's memory valid until the matching gl_release(), even
+ * after its thread has exited; for a runtime object that stands for a
+ * thread's main greenlet, whose record the engine otherwise frees with the
+ * thread. Any thread may call them. gl_release never kills. */
+GL_EXPORT void gl_hold(gl_greenlet *greenlet);
+GL_EXPORT void gl_release(gl_greenlet *greenlet);
+
 /* The calling thread's current and main greenlets, creating the thread's
  * main greenlet on first use. NULL only when that allocation fails. */
 GL_EXPORT gl_greenlet *gl_current(void);

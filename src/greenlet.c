@@ -125,6 +125,20 @@ int gl_set_parent(gl_greenlet *greenlet, gl_greenlet *parent)
     return error;
 }
 
+void gl_hold(gl_greenlet *greenlet)
+{
+    gl__registry_lock();
+    greenlet->references++;
+    gl__registry_unlock();
+}
+
+void gl_release(gl_greenlet *greenlet)
+{
+    gl__registry_lock();
+    gl__greenlet_unreference(greenlet);
+    gl__registry_unlock();
+}
+
 gl_greenlet *gl_current(void)
 {
     gl__thread *thread = gl__this_thread();

@@ -335,3 +335,32 @@ TEST(new_greenlet_moves_to_the_thread_of_its_new_parent)
     CHECK_OK(gl_destroy(started));
     CHECK_EQ(gl_registry_walk(NULL, NULL, NULL), 1);
 }
+
+/* --------------------------------------------- holding a thread's main */
+
+static gl_greenlet *held_main;
+
+static void *hold_main_and_exit(void *argument)
+{
+    (void)argument;
+    held_main = gl_main();
+    gl_hold(held_main);
+    return NULL;
+}
+
+TEST(held_main_greenlet_outlives_its_thread)
+{
+    pthread_t thread;
+    CHECK(pthread_create(&thread, NULL, hold_main_and_exit, NULL) == 0);
+    CHECK(pthread_join(thread, NULL) == 0);
+    /* Under ASan, any use of a freed record fails here. */
+    CHECK_EQ(gl_state_of(held_main), GL_STATE_DEAD);
+    CHECK(gl_is_main(held_main));
+    gl_greenlet *g;
+    CHECK_OK(gl_create(&g, bounce, NULL, NULL));
+    CHECK_EQ(gl_set_parent(g, held_main), GL_EWRONGTHREAD);
+    CHECK_OK(gl_destroy(g));
+    CHECK_EQ(gl_registry_walk(NULL, NULL, NULL), 2); /* ours, and the held */
+    gl_release(held_main);
+    CHECK_EQ(gl_registry_walk(NULL, NULL, NULL), 1);
+}

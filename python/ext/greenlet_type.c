@@ -138,7 +138,9 @@ static void greenlet_dealloc(PyGreenlet *self)
         gl_py_impl *impl = self->pimpl;
         if (impl->record) {
             gl_set_binding(impl->record, NULL);
-            if (!impl->is_main) /* a main record belongs to its thread */
+            if (impl->is_main)
+                gl_release(impl->record);
+            else
                 gl_destroy(impl->record);
         }
         Py_CLEAR(impl->parent);

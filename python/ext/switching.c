@@ -134,6 +134,7 @@ static PyGreenlet *new_main_greenlet(void)
         Py_DECREF(main);
         return (PyGreenlet *)PyErr_NoMemory();
     }
+    gl_hold(record); /* the object may outlive the thread */
     main->pimpl->record = record;
     main->pimpl->is_main = 1;
     main->pimpl->state.started = 1;

@@ -1,13 +1,13 @@
 """pytest setup for the Python tests: they must test this repository's
-greenlet (python/greenlet), never an installed one."""
+greenlet (see package_under_test.py), never an installed one."""
 import os
 
 import greenlet
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-EXPECTED = os.path.join(os.path.dirname(os.path.dirname(HERE)), "python",
-                        "greenlet")
+from package_under_test import PACKAGE_ROOT
 
-assert os.path.dirname(os.path.abspath(greenlet.__file__)) == EXPECTED, (
-    "tests are running against %s; run them with PYTHONPATH=python (make "
-    "test-python)" % greenlet.__file__)
+IMPORTED_FROM = os.path.dirname(os.path.dirname(os.path.abspath(greenlet.__file__)))
+
+assert IMPORTED_FROM == os.path.abspath(PACKAGE_ROOT), (
+    "tests are running against %s, not %s; run them with make test-python"
+    % (greenlet.__file__, PACKAGE_ROOT))

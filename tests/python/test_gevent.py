@@ -6,6 +6,8 @@ import subprocess
 import sys
 import textwrap
 
+from package_under_test import PACKAGE_ROOT
+
 WORKLOAD = textwrap.dedent("""
     import gevent, gevent.event, gevent.pool, gevent.queue, gevent.server
     import gevent.socket, greenlet
@@ -63,9 +65,7 @@ WORKLOAD = textwrap.dedent("""
 
 
 def test_gevent_workload_runs_on_this_greenlet():
-    here = os.path.dirname(os.path.abspath(__file__))
-    package_root = os.path.join(os.path.dirname(os.path.dirname(here)),
-                                "python")
+    package_root = PACKAGE_ROOT
     environment = dict(os.environ, PYTHONPATH=package_root)
     completed = subprocess.run(
         [sys.executable, "-W", "error", "-c", WORKLOAD],

@@ -6,9 +6,11 @@ import os
 import subprocess
 import textwrap
 
-PACKAGE_ROOT = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-    "python")
+from package_under_test import REPOSITORY
+
+# The debug build sits beside the normal one, in python/.
+REPOSITORY_PACKAGE = os.path.join(REPOSITORY, "python")
+
 DEBUG_PYTHON = "/usr/bin/python3-dbg"
 
 WORKLOAD = textwrap.dedent("""
@@ -46,7 +48,7 @@ WORKLOAD = textwrap.dedent("""
 def test_total_refcount_does_not_grow():
     completed = subprocess.run(
         [DEBUG_PYTHON, "-c", WORKLOAD], capture_output=True, text=True,
-        timeout=600, env=dict(os.environ, PYTHONPATH=PACKAGE_ROOT))
+        timeout=600, env=dict(os.environ, PYTHONPATH=REPOSITORY_PACKAGE))
     assert completed.returncode == 0, completed.stderr
     growth = int(completed.stdout.strip())
     # 25,000 cycles: a leak of one reference per operation would be 25,000+.

@@ -7,11 +7,10 @@ import subprocess
 import sys
 import textwrap
 
+from package_under_test import PACKAGE_ROOT
+
 import pytest
 
-PACKAGE_ROOT = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-    "python")
 
 SCRIPTS = {
     "main thread": """
