@@ -174,6 +174,31 @@ void gl_py_leave_finished_greenlet(PyThreadState *tstate)
     tstate->cframe = &tstate->root_cframe; /* ours dies with our C frame */
 }
 
+/* 3.11 traverses no interpreter frame that a thread owns: a suspended
+ * greenlet's frames would be invisible roots, and a cycle through them
+ * (a local that refers back to the greenlet) would never be collected. So
+ * the greenlet visits them as its own: the references each frame owns, and
+ * its fast locals. The value stack of a frame that is executing a call is
+ * not visited: its depth is not recorded (stacktop is -1), so those
+ * references count as outside ones, which can only keep objects alive.
+ * Frames owned by generators or frame objects are theirs to visit. */
+int gl_py_state_traverse_frames(gl_py_saved_state *state, visitproc visit,
+                                void *arg)
+{
+    for (_PyInterpreterFrame *frame = state->top_frame; frame;
+         frame = frame->previous) {
+        if (frame->owner != FRAME_OWNED_BY_THREAD)
+            continue;
+        Py_VISIT(frame->frame_obj);
+        Py_VISIT(frame->f_locals);
+        Py_VISIT(frame->f_func);
+        Py_VISIT(frame->f_code);
+        for (int i = 0; i < frame->f_code->co_nlocalsplus; i++)
+            Py_VISIT(frame->localsplus[i]);
+    }
+    return 0;
+}
+
 int gl_py_state_traverse(gl_py_saved_state *state, visitproc visit, void *arg)
 {
     Py_VISIT(state->exc_value);

@@ -58,6 +58,11 @@ void gl_py_enter_new_greenlet(PyThreadState *tstate,
  * with its C frame. */
 void gl_py_leave_finished_greenlet(PyThreadState *tstate);
 
+/* Visits the references held by the frames of a suspended greenlet
+ * (not of a main greenlet: the thread's own frames are roots). */
+int gl_py_state_traverse_frames(gl_py_saved_state *state, visitproc visit,
+                                void *arg);
+
 /* Visits and clears the strong references of a saved state (GC). */
 int gl_py_state_traverse(gl_py_saved_state *state, visitproc visit, void *arg);
 void gl_py_state_clear(gl_py_saved_state *state);

@@ -68,27 +68,20 @@ static gl_state state_of(PyGreenlet *self)
     return gl_state_of(self->pimpl->record);
 }
 
-/* Deallocation of a greenlet that has started and not finished: kill it in
- * its own thread first. The object is resurrected for the time of the
- * kill; if the greenlet's code kept a reference, it lives on. */
-static int kill_before_dealloc(PyGreenlet *self)
+/* A greenlet that has started and not finished, when nothing refers to it
+ * any more (deallocation, or cyclic garbage): kill it in its own thread, so
+ * that its frames unwind. If its code keeps a reference to it, it lives
+ * on. Called by the interpreter at most once per object. */
+static void greenlet_finalize(PyGreenlet *self)
 {
-    gl_state state = state_of(self);
-    if (state != GL_STATE_SUSPENDED || self->pimpl->is_main ||
-        !gl_is_mine(self->pimpl->record))
-        return 0;
-    Py_SET_REFCNT(self, 1);
+    if (!self->pimpl || !self->pimpl->record || self->pimpl->is_main ||
+        state_of(self) != GL_STATE_SUSPENDED || !gl_is_mine(self->pimpl->record))
+        return;
     PyObject *type, *value, *traceback;
     PyErr_Fetch(&type, &value, &traceback);
     if (gl_py_kill(self) < 0)
         PyErr_WriteUnraisable((PyObject *)self);
     PyErr_Restore(type, value, traceback);
-    if (Py_REFCNT(self) > 1) { /* resurrected by its own code */
-        Py_SET_REFCNT(self, Py_REFCNT(self) - 1);
-        return 1;
-    }
-    Py_SET_REFCNT(self, 0);
-    return 0;
 }
 
 static int greenlet_traverse(PyGreenlet *self, visitproc visit, void *arg)
@@ -98,6 +91,11 @@ static int greenlet_traverse(PyGreenlet *self, visitproc visit, void *arg)
         return 0;
     Py_VISIT(self->pimpl->run);
     Py_VISIT(self->pimpl->parent);
+    if (!self->pimpl->is_main && state_of(self) == GL_STATE_SUSPENDED) {
+        int visited = gl_py_state_traverse_frames(&self->pimpl->state, visit, arg);
+        if (visited)
+            return visited;
+    }
     return gl_py_state_traverse(&self->pimpl->state, visit, arg);
 }
 
@@ -126,9 +124,8 @@ static void greenlet_dealloc(PyGreenlet *self)
         if (owned_by_another_live_thread(self)) {
             if (gl_py_defer_release(self) == 0)
                 return; /* its thread will release it */
-        } else if (kill_before_dealloc(self)) {
-            PyObject_GC_Track(self);
-            return;
+        } else if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0) {
+            return; /* its own code kept it alive */
         }
     }
     if (self->weakreflist)
@@ -392,4 +389,5 @@ PyTypeObject PyGreenlet_Type = {
     .tp_dictoffset = offsetof(PyGreenlet, dict),
     .tp_init = (initproc)greenlet_init,
     .tp_new = greenlet_new,
+    .tp_finalize = (destructor)greenlet_finalize,
 };

@@ -92,3 +92,24 @@ def test_stack_saved_counts_heap_bytes():
     assert g._stack_saved > 0
     g.switch()
     assert g._stack_saved == 0
+
+
+def test_cycle_through_a_suspended_greenlets_frame_is_collected():
+    main = getcurrent()
+    events = []
+
+    def body():
+        myself = getcurrent()  # a local that refers back: a cycle
+        try:
+            main.switch()
+        finally:
+            events.append(myself is not None)
+
+    g = greenlet(body)
+    g.switch()
+    ref = weakref.ref(g)
+    del g
+    assert ref() is not None  # only the cycle holds it now
+    gc.collect()
+    assert ref() is None
+    assert events == [True]  # killed, its frames unwound
