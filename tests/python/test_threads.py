@@ -67,10 +67,10 @@ def test_greenlet_made_here_can_start_in_another_thread():
 def test_eight_threads_with_many_greenlets_each():
     def work():
         main = getcurrent()
-        greenlets = [greenlet(lambda i=i: main.switch(i) + 1) for i in range(300)]
-        assert [g.switch() for g in greenlets] == list(range(300))
+        greenlets = [greenlet(lambda i=i: main.switch(i) + 1) for i in range(1000)]
+        assert [g.switch() for g in greenlets] == list(range(1000))
         assert [g.switch(i) for i, g in enumerate(greenlets)] == \
-            [i + 1 for i in range(300)]
+            [i + 1 for i in range(1000)]
         return all(g.dead for g in greenlets)
 
     results = []
