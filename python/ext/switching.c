@@ -143,11 +143,69 @@ static PyGreenlet *new_main_greenlet(void)
     return main;
 }
 
+/* The suspended greenlets of the calling thread, as new references, in an
+ * array that the caller frees; *count gets their number. */
+struct collection {
+    uint64_t thread_serial;
+    PyGreenlet **greenlets;
+    size_t count, capacity;
+};
+
+static int collect_suspended(const gl_greenlet_info *info, void *context)
+{
+    struct collection *c = context;
+    if (info->thread_serial != c->thread_serial || info->is_main ||
+        info->state != GL_STATE_SUSPENDED || !info->binding)
+        return 0;
+    if (c->count == c->capacity) {
+        size_t capacity = c->capacity ? 2 * c->capacity : 16;
+        PyGreenlet **grown =
+            PyMem_RawRealloc(c->greenlets, capacity * sizeof *grown);
+        if (!grown)
+            return 1; /* kill those we have */
+        c->greenlets = grown;
+        c->capacity = capacity;
+    }
+    c->greenlets[c->count++] = info->binding;
+    return 0;
+}
+
+/* Raises GreenletExit in every suspended greenlet of the thread, so that
+ * their frames unwind (finally blocks run, references are dropped) while
+ * the thread can still run them: once it is gone, nothing can. */
+static void kill_suspended_greenlets(void)
+{
+    gl_greenlet_info main_info;
+    gl_greenlet_get_info(binding.main->pimpl->record, &main_info);
+    struct collection c = {main_info.thread_serial, NULL, 0, 0};
+    /* References are taken after the walk, which holds the registry lock:
+     * each object is alive meanwhile, since only this thread drops
+     * greenlets of this thread (others hand them over, deferred.c). */
+    gl_registry_walk(NULL, collect_suspended, &c);
+    for (size_t i = 0; i < c.count; i++)
+        Py_INCREF(c.greenlets[i]);
+    for (size_t i = 0; i < c.count; i++) {
+        PyGreenlet *g = c.greenlets[i];
+        if (gl_state_of(g->pimpl->record) == GL_STATE_SUSPENDED &&
+            gl_py_kill(g) < 0)
+            PyErr_WriteUnraisable((PyObject *)g);
+        Py_DECREF(g);
+    }
+    PyMem_RawFree(c.greenlets);
+}
+
 /* When the thread's Python state is cleared (the thread ends, or the
- * interpreter finalizes), drop what the thread held. Runs in that thread. */
+ * interpreter finalizes), kill its suspended greenlets (unless the
+ * interpreter is exiting) and drop what the thread held. Runs in that thread, with the thread state still usable (its
+ * dict is the first thing cleared). */
 static void forget_thread(PyObject *capsule)
 {
     (void)capsule;
+    /* Not at interpreter exit, where greenlets (gevent's hub) stay
+     * suspended, as with greenlet; their memory goes with the process. */
+    if (binding.main && binding.current == binding.main &&
+        !_Py_IsFinalizing())
+        kill_suspended_greenlets();
     PyGreenlet *current = binding.current, *main = binding.main;
     binding.current = binding.main = NULL;
     Py_XDECREF(current);

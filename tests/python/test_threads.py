@@ -99,3 +99,33 @@ def test_greenlet_dropped_in_another_thread_is_killed_in_its_own():
     assert died_in == []  # not killed in that thread
     greenlet(lambda: None).switch()  # our next switch releases it here
     assert died_in == [threading.get_ident()]
+
+
+def test_suspended_greenlets_are_killed_when_their_thread_ends():
+    import weakref
+
+    class Held:
+        pass
+
+    unwound, held = [], []
+
+    def work():
+        here = getcurrent()
+
+        def body():
+            thing = Held()
+            held.append(weakref.ref(thing))
+            try:
+                here.switch()
+            finally:
+                unwound.append(True)
+
+        greenlets = [greenlet(body) for _ in range(3)]
+        for g in greenlets:
+            g.switch()
+        return greenlets
+
+    greenlets = run_in_thread(work)
+    assert unwound == [True] * 3  # finally blocks ran in that thread
+    assert [ref() for ref in held] == [None] * 3  # their locals released
+    assert all(g.dead for g in greenlets)
