@@ -43,7 +43,8 @@ all: $(BUILD)/libglengine.a $(BUILD)/libglengine.so $(BUILD)/engine-tests \
 BUILD_PACKAGES := gcc make libc6-dev libunwind-dev libboost-context-dev g++ \
                   python3-dev python3-setuptools
 TEST_PACKAGES := valgrind gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
-                 qemu-user gdb python3-pytest python3-gevent python3-dbg
+                 qemu-user gdb python3-pytest python3-gevent python3-dbg \
+                 python3-greenlet
 $(BUILD)/.packages-build: .ci/install-packages
 	@mkdir -p $(BUILD)
 	@.ci/install-packages $(BUILD_PACKAGES)

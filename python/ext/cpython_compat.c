@@ -174,6 +174,18 @@ void gl_py_leave_finished_greenlet(PyThreadState *tstate)
     tstate->cframe = &tstate->root_cframe; /* ours dies with our C frame */
 }
 
+PyObject *gl_py_running_context(PyThreadState *tstate)
+{
+    return tstate->context;
+}
+
+void gl_py_set_running_context(PyThreadState *tstate, PyObject *context)
+{
+    Py_XINCREF(context);
+    Py_XSETREF(tstate->context, context);
+    tstate->context_ver++; /* ContextVar caches key on it */
+}
+
 /* 3.11 traverses no interpreter frame that a thread owns: a suspended
  * greenlet's frames would be invisible roots, and a cycle through them
  * (a local that refers back to the greenlet) would never be collected. So

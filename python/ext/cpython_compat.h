@@ -58,6 +58,11 @@ void gl_py_enter_new_greenlet(PyThreadState *tstate,
  * with its C frame. */
 void gl_py_leave_finished_greenlet(PyThreadState *tstate);
 
+/* The running greenlet's context (borrowed, may be NULL), and replacing it
+ * (`context` may be NULL; a new reference is taken). */
+PyObject *gl_py_running_context(PyThreadState *tstate);
+void gl_py_set_running_context(PyThreadState *tstate, PyObject *context);
+
 /* Visits the references held by the frames of a suspended greenlet
  * (not of a main greenlet: the thread's own frames are roots). */
 int gl_py_state_traverse_frames(gl_py_saved_state *state, visitproc visit,

@@ -301,7 +301,7 @@ static PyObject *get_context(PyGreenlet *self, void *closure)
     (void)closure;
     PyObject *context;
     if (state_of(self) == GL_STATE_RUNNING) {
-        context = _PyThreadState_UncheckedGet()->context;
+        context = gl_py_running_context(_PyThreadState_UncheckedGet());
     } else {
         context = self->pimpl->state.context;
     }
@@ -322,10 +322,7 @@ static int set_context(PyGreenlet *self, PyObject *value, void *closure)
         return -1;
     }
     if (state_of(self) == GL_STATE_RUNNING) {
-        PyThreadState *tstate = _PyThreadState_UncheckedGet();
-        Py_XINCREF(value);
-        Py_XSETREF(tstate->context, value);
-        tstate->context_ver++;
+        gl_py_set_running_context(_PyThreadState_UncheckedGet(), value);
         return 0;
     }
     Py_XINCREF(value);

@@ -106,3 +106,28 @@ def test_keyboard_interrupt_reaches_the_running_greenlet():
     timer.join()
     assert where == [g] and g.dead
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_sys_setprofile_follows_the_running_greenlet():
+    main = getcurrent()
+    calls = []
+
+    def profiler(frame, event, arg):
+        if event == "call":
+            calls.append(frame.f_code.co_name)
+
+    def profiled_in_child():
+        pass
+
+    def child():
+        main.switch()
+        profiled_in_child()
+
+    g = greenlet(child)
+    g.switch()
+    sys.setprofile(profiler)
+    try:
+        g.switch()
+    finally:
+        sys.setprofile(None)
+    assert "profiled_in_child" in calls

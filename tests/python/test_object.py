@@ -113,3 +113,13 @@ def test_cycle_through_a_suspended_greenlets_frame_is_collected():
     gc.collect()
     assert ref() is None
     assert events == [True]  # killed, its frames unwound
+
+
+def test_instance_layout_matches_greenlet_2_c_api():
+    # PyObject_HEAD plus weakreflist, dict and pimpl, as in greenlet.h;
+    # Cython-built extensions (gevent's) check this size at import.
+    import struct
+    pointer = struct.calcsize("P")
+    assert greenlet.__basicsize__ == object.__basicsize__ + 3 * pointer
+    assert greenlet.__weakrefoffset__ == object.__basicsize__
+    assert greenlet.__dictoffset__ == object.__basicsize__ + pointer
