@@ -45,13 +45,11 @@ BUILD_PACKAGES := gcc make libc6-dev libunwind-dev libboost-context-dev g++ \
 TEST_PACKAGES := valgrind gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
                  qemu-user gdb python3-pytest python3-gevent python3-dbg \
                  python3-greenlet
-$(BUILD)/.packages-build: .ci/install-packages
+BENCH_PACKAGES := python3-greenlet
+# $(BUILD)/.packages-build, -test, -bench: the packages of that list.
+$(BUILD)/.packages-%: .ci/install-packages Makefile
 	@mkdir -p $(BUILD)
-	@.ci/install-packages $(BUILD_PACKAGES)
-	@touch $@
-$(BUILD)/.packages-test: .ci/install-packages
-	@mkdir -p $(BUILD)
-	@.ci/install-packages $(TEST_PACKAGES)
+	@.ci/install-packages $($(shell echo $* | tr a-z A-Z)_PACKAGES)
 	@touch $@
 packages-build: $(BUILD)/.packages-build
 packages-test: $(BUILD)/.packages-test
@@ -185,10 +183,6 @@ DEBIAN_GREENLET := /usr/lib/python3/dist-packages/greenlet
 $(BUILD)/debian-greenlet/greenlet: | $(BUILD)/.packages-bench
 	rm -rf $(BUILD)/debian-greenlet && mkdir -p $(BUILD)/debian-greenlet
 	cp -r $(DEBIAN_GREENLET) $(BUILD)/debian-greenlet/
-$(BUILD)/.packages-bench: .ci/install-packages
-	@mkdir -p $(BUILD)
-	@.ci/install-packages python3-greenlet
-	@touch $@
 
 bench: $(BUILD)/switch-bench python-extension $(BUILD)/debian-greenlet/greenlet
 	$(BUILD)/switch-bench

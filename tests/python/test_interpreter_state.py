@@ -57,11 +57,12 @@ def test_recursion_depth_is_per_greenlet():
         sys.setrecursionlimit(limit)
 
 
-def test_sys_settrace_follows_the_running_greenlet():
+@pytest.mark.parametrize("install", [sys.settrace, sys.setprofile])
+def test_tracing_and_profiling_follow_the_running_greenlet(install):
     main = getcurrent()
     calls = []
 
-    def tracer(frame, event, arg):
+    def hook(frame, event, arg):
         if event == "call":
             calls.append(frame.f_code.co_name)
 
@@ -74,14 +75,14 @@ def test_sys_settrace_follows_the_running_greenlet():
 
     g = greenlet(child)
     g.switch()
-    sys.settrace(tracer)
+    install(hook)  # in main; the hook is the thread's
     try:
         def in_main():
             pass
         in_main()
         g.switch()
     finally:
-        sys.settrace(None)
+        install(None)
     assert "in_main" in calls and "in_child_after_switch" in calls
 
 
@@ -106,28 +107,3 @@ def test_keyboard_interrupt_reaches_the_running_greenlet():
     timer.join()
     assert where == [g] and g.dead
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-
-
-def test_sys_setprofile_follows_the_running_greenlet():
-    main = getcurrent()
-    calls = []
-
-    def profiler(frame, event, arg):
-        if event == "call":
-            calls.append(frame.f_code.co_name)
-
-    def profiled_in_child():
-        pass
-
-    def child():
-        main.switch()
-        profiled_in_child()
-
-    g = greenlet(child)
-    g.switch()
-    sys.setprofile(profiler)
-    try:
-        g.switch()
-    finally:
-        sys.setprofile(None)
-    assert "profiled_in_child" in calls
