@@ -68,8 +68,9 @@ int gl_py_kill(PyGreenlet *greenlet);
 
 /* deferred.c */
 int gl_py_deferred_init(void);
-/* Keeps a greenlet whose refcount dropped to 0 in a foreign thread until
- * its own thread releases it. 0, or -1 (no memory: it leaks). */
+/* From the finalizer of a greenlet of another (live) thread: keeps it (a
+ * new reference) until its own thread kills and releases it. 0, or -1 with
+ * an exception set (no memory: it leaks). */
 int gl_py_defer_release(PyGreenlet *greenlet);
 /* Releases the deferred greenlets of the calling thread. */
 void gl_py_release_deferred(void);

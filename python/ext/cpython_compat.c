@@ -111,6 +111,9 @@ void gl_py_state_restore(PyThreadState *tstate, gl_py_saved_state *state,
          * depth, since the C stack continues below the starter's. */
         state->started = 1;
         tstate->cframe = &tstate->root_cframe;
+        /* The new greenlet's record is copied from this one: give it the
+         * thread's trace flag, or starting a greenlet turns tracing off. */
+        tstate->root_cframe.use_tracing = (uint8_t)tracing;
         tstate->datastack_chunk = NULL;
         tstate->datastack_top = NULL;
         tstate->datastack_limit = NULL;
@@ -172,6 +175,18 @@ void gl_py_leave_finished_greenlet(PyThreadState *tstate)
     tstate->datastack_top = NULL;
     tstate->datastack_limit = NULL;
     tstate->cframe = &tstate->root_cframe; /* ours dies with our C frame */
+}
+
+void gl_py_thread_ends(PyThreadState *tstate)
+{
+    (void)tstate;
+    while (spare_chunks.count > 0)
+        free_chunk(spare_chunks.chunks[--spare_chunks.count]);
+}
+
+void gl_py_drop_recreated_thread_dict(PyThreadState *tstate)
+{
+    Py_CLEAR(tstate->dict);
 }
 
 PyObject *gl_py_running_context(PyThreadState *tstate)

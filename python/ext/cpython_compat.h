@@ -58,6 +58,14 @@ void gl_py_enter_new_greenlet(PyThreadState *tstate,
  * with its C frame. */
 void gl_py_leave_finished_greenlet(PyThreadState *tstate);
 
+/* The calling thread is ending: free what this file keeps per thread. */
+void gl_py_thread_ends(PyThreadState *tstate);
+
+/* Code run while the thread state is being cleared (killing greenlets at
+ * thread end) may have made a new thread dict after CPython cleared the
+ * old one; drop it, or it leaks. */
+void gl_py_drop_recreated_thread_dict(PyThreadState *tstate);
+
 /* The running greenlet's context (borrowed, may be NULL), and replacing it
  * (`context` may be NULL; a new reference is taken). */
 PyObject *gl_py_running_context(PyThreadState *tstate);

@@ -3,10 +3,12 @@
  *
  * Only a greenlet's own thread may kill it (its frames must unwind on its
  * stack) or release its engine record. When the last reference to a
- * greenlet goes away in another thread, while its own thread lives, the
- * object is kept alive on a process-wide list instead; its thread takes it
- * back at its next switch and releases it there, which kills it if it was
- * suspended. Cost on the switch path: one atomic load.
+ * greenlet goes away in another thread, while its own thread lives, its
+ * finalizer keeps it alive on a process-wide list instead; its thread takes
+ * it back at its next switch (or when it ends), kills it if it was
+ * suspended, and releases it. Entries whose thread has exited meanwhile
+ * are released by whichever thread looks next. Cost on the switch path:
+ * one atomic load.
  */
 #include "binding.h"
 
@@ -34,9 +36,11 @@ int gl_py_deferred_init(void)
 int gl_py_defer_release(PyGreenlet *greenlet)
 {
     struct deferred *entry = PyMem_RawMalloc(sizeof *entry);
-    if (!entry)
+    if (!entry) {
+        PyErr_NoMemory();
         return -1;
-    Py_SET_REFCNT(greenlet, 1); /* now the list's */
+    }
+    Py_INCREF(greenlet); /* now the list's */
     entry->greenlet = greenlet;
     PyThread_acquire_lock(list_lock, WAIT_LOCK);
     entry->next = first_deferred;
@@ -54,7 +58,9 @@ void gl_py_release_deferred(void)
     PyThread_acquire_lock(list_lock, WAIT_LOCK);
     for (struct deferred **link = &first_deferred; *link;) {
         struct deferred *entry = *link;
-        if (gl_is_mine(entry->greenlet->pimpl->record)) {
+        gl_greenlet *record = entry->greenlet->pimpl->record;
+        /* Ours; or its thread has exited (anybody may release those). */
+        if (gl_is_mine(record) || gl_kill(record) == 0) {
             *link = entry->next;
             entry->next = mine;
             mine = entry;
@@ -66,8 +72,13 @@ void gl_py_release_deferred(void)
     PyThread_release_lock(list_lock);
     while (mine) {
         struct deferred *next = mine->next;
-        Py_DECREF(mine->greenlet); /* deallocated here, in its thread */
+        PyGreenlet *greenlet = mine->greenlet;
         PyMem_RawFree(mine);
+        /* Its finalizer has run (in the other thread): kill it here. */
+        if (gl_state_of(greenlet->pimpl->record) == GL_STATE_SUSPENDED &&
+            gl_py_kill(greenlet) < 0)
+            PyErr_WriteUnraisable((PyObject *)greenlet);
+        Py_DECREF(greenlet); /* deallocated here, in its thread */
         mine = next;
     }
 }

@@ -68,19 +68,25 @@ static gl_state state_of(PyGreenlet *self)
     return gl_state_of(self->pimpl->record);
 }
 
-/* A greenlet that has started and not finished, when nothing refers to it
- * any more (deallocation, or cyclic garbage): kill it in its own thread, so
- * that its frames unwind. If its code keeps a reference to it, it lives
- * on. Called by the interpreter at most once per object. */
+/* Nothing refers to the greenlet any more (deallocation, or cyclic
+ * garbage). One that belongs to another thread that still lives is handed
+ * to that thread (kept alive here, PEP 442 allows it), which will kill and
+ * release it. One of this thread that has started and not finished is
+ * killed now, so that its frames unwind; if its code keeps a reference to
+ * it, it lives on. The interpreter calls this at most once per object. */
 static void greenlet_finalize(PyGreenlet *self)
 {
-    if (!self->pimpl || !self->pimpl->record || self->pimpl->is_main ||
-        state_of(self) != GL_STATE_SUSPENDED || !gl_is_mine(self->pimpl->record))
+    if (!self->pimpl || !self->pimpl->record || self->pimpl->is_main)
         return;
     PyObject *type, *value, *traceback;
     PyErr_Fetch(&type, &value, &traceback);
-    if (gl_py_kill(self) < 0)
+    if (!gl_is_mine(self->pimpl->record)) {
+        if (gl_kill(self->pimpl->record) == GL_EWRONGTHREAD &&
+            gl_py_defer_release(self) < 0)
+            PyErr_WriteUnraisable((PyObject *)self);
+    } else if (state_of(self) == GL_STATE_SUSPENDED && gl_py_kill(self) < 0) {
         PyErr_WriteUnraisable((PyObject *)self);
+    }
     PyErr_Restore(type, value, traceback);
 }
 
@@ -109,25 +115,12 @@ static int greenlet_clear(PyGreenlet *self)
     return 0;
 }
 
-/* Whether this thread may not release the greenlet's record: it belongs to
- * a thread that still lives (gl_kill refuses, changing nothing). */
-static int owned_by_another_live_thread(PyGreenlet *self)
-{
-    return !gl_is_mine(self->pimpl->record) &&
-           gl_kill(self->pimpl->record) == GL_EWRONGTHREAD;
-}
-
 static void greenlet_dealloc(PyGreenlet *self)
 {
+    /* The finalizer runs while the object is still tracked. */
+    if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0)
+        return; /* kept alive: by its own code, or for its thread */
     PyObject_GC_UnTrack(self);
-    if (self->pimpl && self->pimpl->record && !self->pimpl->is_main) {
-        if (owned_by_another_live_thread(self)) {
-            if (gl_py_defer_release(self) == 0)
-                return; /* its thread will release it */
-        } else if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0) {
-            return; /* its own code kept it alive */
-        }
-    }
     if (self->weakreflist)
         PyObject_ClearWeakRefs((PyObject *)self);
     greenlet_clear(self);
@@ -161,27 +154,6 @@ static PyObject *greenlet_throw(PyGreenlet *self, PyObject *args)
              *traceback = Py_None;
     if (!PyArg_ParseTuple(args, "|OOO:throw", &type, &value, &traceback))
         return NULL;
-    if (traceback != Py_None && !PyTraceBack_Check(traceback)) {
-        PyErr_SetString(PyExc_TypeError,
-                        "throw() third argument must be a traceback object");
-        return NULL;
-    }
-    if (PyExceptionClass_Check(type)) {
-        /* instantiated on the receiving side, by PyErr_NormalizeException */
-    } else if (PyExceptionInstance_Check(type)) {
-        if (value != Py_None) {
-            PyErr_SetString(PyExc_TypeError,
-                            "instance exception may not have a separate value");
-            return NULL;
-        }
-        value = type;
-        type = (PyObject *)Py_TYPE(type);
-    } else {
-        PyErr_Format(PyExc_TypeError,
-                     "exceptions must be classes, or instances, not %s",
-                     Py_TYPE(type)->tp_name);
-        return NULL;
-    }
     return gl_py_throw(self, type, value, traceback);
 }
 
@@ -245,6 +217,11 @@ static int set_parent(PyGreenlet *self, PyObject *value)
         PyErr_SetString(PyExc_TypeError, "parent must be a greenlet");
         return -1;
     }
+    if (self->pimpl->is_main) {
+        PyErr_SetString(PyExc_AttributeError,
+                        "cannot set the parent of a main greenlet");
+        return -1;
+    }
     PyGreenlet *parent = (PyGreenlet *)value;
     for (PyGreenlet *p = parent; p; p = p->pimpl->parent)
         if (p == self) {
@@ -255,11 +232,6 @@ static int set_parent(PyGreenlet *self, PyObject *value)
     if (error == GL_EWRONGTHREAD) {
         PyErr_SetString(PyExc_ValueError,
                         "parent cannot be on a different thread");
-        return -1;
-    }
-    if (error == GL_EINVAL) {
-        PyErr_SetString(PyExc_ValueError,
-                        "cannot set the parent of a main greenlet");
         return -1;
     }
     if (error) {
@@ -296,11 +268,21 @@ static PyObject *get_frame(PyGreenlet *self, void *closure)
     return frame;
 }
 
+static PyObject *running_elsewhere(const char *verb)
+{
+    PyErr_Format(PyExc_ValueError,
+                 "cannot %s the context of a greenlet that is running in a "
+                 "different thread", verb);
+    return NULL;
+}
+
 static PyObject *get_context(PyGreenlet *self, void *closure)
 {
     (void)closure;
     PyObject *context;
     if (state_of(self) == GL_STATE_RUNNING) {
+        if (!gl_is_mine(self->pimpl->record))
+            return running_elsewhere("get");
         context = gl_py_running_context(_PyThreadState_UncheckedGet());
     } else {
         context = self->pimpl->state.context;
@@ -322,6 +304,10 @@ static int set_context(PyGreenlet *self, PyObject *value, void *closure)
         return -1;
     }
     if (state_of(self) == GL_STATE_RUNNING) {
+        if (!gl_is_mine(self->pimpl->record)) {
+            running_elsewhere("set");
+            return -1;
+        }
         gl_py_set_running_context(_PyThreadState_UncheckedGet(), value);
         return 0;
     }

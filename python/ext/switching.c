@@ -25,10 +25,10 @@ struct thread_binding {
     PyGreenlet *trace_origin; /* borrowed until finish_switch: the origin */
     int trace_thrown;
     int tracing;              /* the outgoing greenlet's trace flag */
+    PyObject *trace_function; /* strong, or NULL: greenlet.settrace's */
 };
 
 static __thread struct thread_binding binding;
-static PyObject *trace_function; /* strong, or NULL */
 
 static gl_py_impl *impl_of(gl_greenlet *record)
 {
@@ -74,13 +74,13 @@ int gl_py_switching_init(void)
 
 PyObject *gl_py_trace_function(void)
 {
-    return trace_function;
+    return binding.trace_function;
 }
 
 void gl_py_set_trace_function(PyObject *function)
 {
     Py_XINCREF(function);
-    Py_XSETREF(trace_function, function);
+    Py_XSETREF(binding.trace_function, function);
 }
 
 /* In the greenlet that has just resumed, before it runs Python code: call
@@ -89,12 +89,15 @@ void gl_py_set_trace_function(PyObject *function)
 static int finish_switch(void)
 {
     int result = 0;
-    PyGreenlet *origin = binding.trace_origin;
+    /* Taken first: a tracer that switches away and back must not find it. */
+    PyGreenlet *leftover = binding.to_release;
+    binding.to_release = NULL;
+    PyGreenlet *origin = binding.trace_origin; /* alive: leftover holds it */
     binding.trace_origin = NULL;
-    if (trace_function && origin) {
+    PyObject *tracer = binding.trace_function;
+    if (tracer && origin) {
         PyObject *saved_type, *saved_value, *saved_traceback;
         PyErr_Fetch(&saved_type, &saved_value, &saved_traceback);
-        PyObject *tracer = trace_function;
         Py_INCREF(tracer);
         PyObject *outcome = PyObject_CallFunction(
             tracer, "s(OO)", binding.trace_thrown ? "throw" : "switch",
@@ -110,8 +113,6 @@ static int finish_switch(void)
             result = -1;
         }
     }
-    PyGreenlet *leftover = binding.to_release;
-    binding.to_release = NULL;
     Py_XDECREF(leftover);
     gl_py_release_deferred();
     return result;
@@ -200,16 +201,27 @@ static void kill_suspended_greenlets(void)
  * dict is the first thing cleared). */
 static void forget_thread(PyObject *capsule)
 {
-    (void)capsule;
+    /* CPython also clears other threads' states from one thread (after
+     * fork, at exit): then there is nothing of ours to do here. */
+    if (PyCapsule_GetPointer(capsule, "greenlet.thread") != &binding)
+        return;
+    PyThreadState *tstate = _PyThreadState_UncheckedGet();
+    gl_py_release_deferred();
     /* Not at interpreter exit, where greenlets (gevent's hub) stay
      * suspended, as with greenlet; their memory goes with the process. */
     if (binding.main && binding.current == binding.main &&
-        !_Py_IsFinalizing())
+        !_Py_IsFinalizing()) {
         kill_suspended_greenlets();
+        gl_py_drop_recreated_thread_dict(tstate);
+    }
     PyGreenlet *current = binding.current, *main = binding.main;
+    PyObject *tracer = binding.trace_function;
     binding.current = binding.main = NULL;
+    binding.trace_function = NULL;
     Py_XDECREF(current);
     Py_XDECREF(main);
+    Py_XDECREF(tracer);
+    gl_py_thread_ends(tstate);
 }
 
 static int watch_thread_end(void)
@@ -220,9 +232,13 @@ static int watch_thread_end(void)
     PyObject *capsule = PyCapsule_New(&binding, "greenlet.thread", forget_thread);
     if (!capsule)
         return -1;
-    int error = PyDict_SetItemString(thread_dict, "greenlet.thread", capsule);
+    /* Never replace a capsule already there: replacing would run its
+     * destructor. */
+    PyObject *key = PyUnicode_FromString("greenlet.thread");
+    PyObject *kept = key ? PyDict_SetDefault(thread_dict, key, capsule) : NULL;
+    Py_XDECREF(key);
     Py_DECREF(capsule);
-    return error;
+    return kept ? 0 : -1;
 }
 
 PyGreenlet *gl_py_current(void)
@@ -360,6 +376,26 @@ PyObject *gl_py_switch(PyGreenlet *target, PyObject *args, PyObject *kwargs)
 PyObject *gl_py_throw(PyGreenlet *target, PyObject *type, PyObject *value,
                       PyObject *traceback)
 {
+    if (traceback != Py_None && !PyTraceBack_Check(traceback)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "throw() third argument must be a traceback object");
+        return NULL;
+    }
+    if (PyExceptionInstance_Check(type)) {
+        if (value != Py_None) {
+            PyErr_SetString(PyExc_TypeError,
+                            "instance exception may not have a separate value");
+            return NULL;
+        }
+        value = type;
+        type = (PyObject *)Py_TYPE(type);
+    } else if (!PyExceptionClass_Check(type)) {
+        PyErr_Format(PyExc_TypeError,
+                     "exceptions must be classes, or instances, not %s",
+                     Py_TYPE(type)->tp_name);
+        return NULL;
+    }
+    /* A class is instantiated on the receiving side, when it is raised. */
     return send(target, PyTuple_Pack(3, type, value, traceback), GL_PY_THROW);
 }
 
@@ -418,7 +454,14 @@ gl_message gl_py_run(void *argument, gl_message first)
     PyThreadState *tstate = _PyThreadState_UncheckedGet();
     gl_py_c_frame_storage c_frame_record;
     gl_py_enter_new_greenlet(tstate, &c_frame_record);
-    PyObject *result = finish_switch() < 0 ? NULL : call_run(self, first);
+    PyObject *result;
+    if (finish_switch() < 0) { /* the tracer raised: run never starts */
+        Py_CLEAR(self->pimpl->run);
+        Py_DECREF(first.value);
+        result = NULL;
+    } else {
+        result = call_run(self, first);
+    }
     gl_message outcome = outcome_message(result);
     if (!outcome.value) { /* not even the exception could be packed */
         PyErr_Clear();

@@ -62,6 +62,6 @@ def test_settrace_with_a_failing_tracer_raises_in_the_switcher():
 def test_main_greenlet_parent_cannot_be_set():
     main = getcurrent()
     other = greenlet(lambda: None)
-    with pytest.raises(ValueError):
+    with pytest.raises(AttributeError):
         main.parent = other
     assert main.parent is None and still_usable()
