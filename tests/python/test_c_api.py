@@ -49,3 +49,34 @@ def test_every_slot_of_the_c_api(header, tmp_path):
         "basicsize": greenlet.greenlet.__basicsize__,
     }
     assert issubclass(GreenletExit, BaseException)
+
+
+def test_throw_through_the_c_api_checks_its_arguments():
+    import ctypes
+    api = ctypes.pythonapi
+    api.PyCapsule_GetPointer.restype = ctypes.c_void_p
+    api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+    slots = ctypes.cast(api.PyCapsule_GetPointer(greenlet._C_API,
+                                                 b"greenlet._C_API"),
+                        ctypes.POINTER(ctypes.c_void_p))
+    throw = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.py_object,
+                              ctypes.py_object, ctypes.c_void_p,
+                              ctypes.c_void_p)(slots[5])
+    main = getcurrent()
+
+    def catcher():
+        try:
+            main.switch()
+        except ValueError as caught:
+            return caught
+
+    g = greenlet.greenlet(catcher)
+    g.switch()
+    instance = ValueError("an instance as the type")
+    assert throw(g, instance, None, None) is instance
+    g2 = greenlet.greenlet(catcher)
+    g2.switch()
+    with pytest.raises(TypeError):
+        throw(g2, 42, None, None)
+    assert not g2.dead
+    g2.switch()

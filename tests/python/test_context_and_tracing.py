@@ -51,3 +51,26 @@ def test_settrace_sees_switches_and_throws():
         greenlet_module.settrace(previous)
     assert events[:2] == [("switch", main, g), ("switch", g, main)]
     assert events[2] == ("throw", main, g)
+
+
+def test_starting_a_greenlet_keeps_sys_settrace_on():
+    import sys
+    calls = []
+
+    def tracer(frame, event, arg):
+        if event == "call":
+            calls.append(frame.f_code.co_name)
+
+    def run_in_greenlet():
+        pass
+
+    def after_the_greenlet():
+        pass
+
+    sys.settrace(tracer)
+    try:
+        greenlet(run_in_greenlet).switch()
+        after_the_greenlet()
+    finally:
+        sys.settrace(None)
+    assert "run_in_greenlet" in calls and "after_the_greenlet" in calls

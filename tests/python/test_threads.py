@@ -129,3 +129,80 @@ def test_suspended_greenlets_are_killed_when_their_thread_ends():
     assert unwound == [True] * 3  # finally blocks ran in that thread
     assert [ref() for ref in held] == [None] * 3  # their locals released
     assert all(g.dead for g in greenlets)
+
+
+def test_subclass_greenlet_dropped_in_another_thread_is_killed_in_its_own():
+    class Worker(greenlet):
+        pass
+
+    main = getcurrent()
+    died_in = []
+
+    def body():
+        try:
+            main.switch()
+        finally:
+            died_in.append(threading.get_ident())
+
+    references_to_class = __import__("sys").getrefcount(Worker)
+    holder = [Worker(body) for _ in range(5)]
+    for worker in holder:
+        worker.switch()
+    del worker
+    run_in_thread(holder.clear)
+    greenlet(lambda: None).switch()
+    assert died_in == [threading.get_ident()] * 5
+    assert __import__("sys").getrefcount(Worker) == references_to_class
+
+
+def test_settrace_is_per_thread():
+    import greenlet as greenlet_module
+    seen = []
+    previous = greenlet_module.settrace(lambda event, args: seen.append(event))
+    try:
+        def elsewhere():
+            assert greenlet_module.gettrace() is None
+            main = getcurrent()
+            greenlet(lambda: main.switch()).switch()
+
+        run_in_thread(elsewhere)
+        assert seen == []
+    finally:
+        greenlet_module.settrace(previous)
+
+
+def test_gr_context_of_a_greenlet_running_elsewhere_is_refused():
+    ready, done = threading.Event(), threading.Event()
+    other = []
+
+    def worker():
+        other.append(getcurrent())
+        ready.set()
+        done.wait(10)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    ready.wait(10)
+    try:
+        with pytest.raises(ValueError):
+            other[0].gr_context
+        with pytest.raises(ValueError):
+            other[0].gr_context = None
+    finally:
+        done.set()
+        thread.join()
+
+
+def test_fork_child_keeps_this_threads_greenlets():
+    import os
+    main = getcurrent()
+    g = greenlet(lambda: main.switch("suspended") or "finished")
+    assert g.switch() == "suspended"
+    run_in_thread(getcurrent)  # another thread that used greenlets
+    pid = os.fork()
+    if pid == 0:
+        ok = getcurrent() is main and g.switch() == "finished"
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert g.switch() == "finished"
