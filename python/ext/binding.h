@@ -75,6 +75,9 @@ int gl_py_defer_release(PyGreenlet *greenlet);
 /* Releases the deferred greenlets of the calling thread. */
 void gl_py_release_deferred(void);
 
+/* records.c: greenlet._greenlet._records() */
+PyObject *gl_py_records(PyObject *module, PyObject *unused);
+
 /* The trace function set by greenlet.settrace, or NULL (borrowed). */
 PyObject *gl_py_trace_function(void);
 void gl_py_set_trace_function(PyObject *function);

@@ -145,6 +145,9 @@ static PyMethodDef module_methods[] = {
      "event 'switch' or 'throw'. None removes it."},
     {"gettrace", module_gettrace, METH_NOARGS,
      "gettrace() -> the callback set by settrace, or None"},
+    {"_records", gl_py_records, METH_NOARGS,
+     "_records() -> a dict per greenlet record of every thread (for "
+     "greenlet.inspect)"},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module_definition = {

@@ -1,0 +1,73 @@
+/*
+ * records.c -- the engine's registry as Python data: greenlet._greenlet.
+ * _records() returns one dict per greenlet record of every thread, as the
+ * engine's registry walk copies them, with the greenlet object where one
+ * exists. greenlet.inspect builds its snapshots on it.
+ */
+#include "binding.h"
+
+static const char *const state_names[] = {"new", "running", "suspended",
+                                          "dead"};
+
+struct copies {
+    gl_greenlet_info *records;
+    size_t count, capacity;
+    int failed;
+};
+
+/* Under the registry lock: copies only, no Python. */
+static int copy_record(const gl_greenlet_info *info, void *context)
+{
+    struct copies *c = context;
+    if (c->count == c->capacity) {
+        size_t capacity = c->capacity ? 2 * c->capacity : 256;
+        gl_greenlet_info *grown =
+            PyMem_RawRealloc(c->records, capacity * sizeof *grown);
+        if (!grown) {
+            c->failed = 1;
+            return 1;
+        }
+        c->records = grown;
+        c->capacity = capacity;
+    }
+    c->records[c->count++] = *info;
+    return 0;
+}
+
+static PyObject *record_as_dict(const gl_greenlet_info *r)
+{
+    /* The binding pointer is valid: objects clear it when they go away,
+     * which needs the GIL, which we hold. */
+    PyObject *greenlet = r->binding ? (PyObject *)r->binding : Py_None;
+    return Py_BuildValue(
+        "{s:K,s:K,s:K,s:L,s:s,s:O,s:K,s:K,s:n,s:n,s:K,s:K,s:K,s:O}", "id",
+        (unsigned long long)r->id, "parent_id",
+        (unsigned long long)r->parent_id, "thread",
+        (unsigned long long)r->thread_serial, "thread_native_id",
+        (long long)r->thread_os_id, "state", state_names[r->state], "main",
+        r->is_main ? Py_True : Py_False, "stack_pointer",
+        (unsigned long long)r->stack_pointer, "stack_stop",
+        (unsigned long long)r->stack_stop, "saved_bytes",
+        (Py_ssize_t)r->saved_bytes, "saved_bytes_peak",
+        (Py_ssize_t)r->saved_bytes_peak, "switches",
+        (unsigned long long)r->switches, "created_ns",
+        (unsigned long long)r->created_ns, "last_ran_serial",
+        (unsigned long long)r->last_ran_serial, "greenlet", greenlet);
+}
+
+PyObject *gl_py_records(PyObject *module, PyObject *unused)
+{
+    (void)module;
+    (void)unused;
+    struct copies c = {NULL, 0, 0, 0};
+    gl_registry_walk(NULL, copy_record, &c);
+    PyObject *list = c.failed ? PyErr_NoMemory() : PyList_New(0);
+    for (size_t i = 0; list && i < c.count; i++) {
+        PyObject *record = record_as_dict(&c.records[i]);
+        if (!record || PyList_Append(list, record) < 0)
+            Py_CLEAR(list);
+        Py_XDECREF(record);
+    }
+    PyMem_RawFree(c.records);
+    return list;
+}

@@ -1,0 +1,132 @@
+"""greenlet.inspect -- what the greenlets of this process are doing.
+
+snapshot() lists every greenlet of every thread, as plain data taken from
+the switching engine's records: ids, parents, threads, states, the stack
+bytes each one holds on the heap and in place, counters, a name, and the
+Python frames where each one is. format_tree() and to_json() render a
+snapshot.
+
+    >>> from greenlet import inspect
+    >>> print(inspect.format_tree())        # doctest: +SKIP
+    thread 1 (MainThread, native id 4242)
+      #1 running  main greenlet  heap 0 B  at <module> (app.py:10)
+        #2 suspended  worker-1  heap 944 B  at wait (app.py:4)
+
+A snapshot holds no references to greenlets or frames: it is safe to keep,
+print, or send elsewhere.
+"""
+
+import json
+import sys
+import threading
+import weakref
+
+from ._greenlet import _records
+
+__all__ = ["snapshot", "set_name", "format_tree", "to_json"]
+
+_names = weakref.WeakKeyDictionary()
+
+
+def set_name(greenlet, name):
+    """Label a greenlet in snapshots (its repr is used otherwise)."""
+    _names[greenlet] = str(name)
+
+
+def _frames_of(frame, limit=200):
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame = frame.f_back  # the snapshot's own frames
+    frames = []
+    while frame is not None and len(frames) < limit:
+        code = frame.f_code
+        frames.append({"function": code.co_name, "file": code.co_filename,
+                       "line": frame.f_lineno})
+        frame = frame.f_back
+    return frames
+
+
+def _running_frames_by_native_id():
+    """The frames that each thread runs now, by the thread's native id."""
+    current = sys._current_frames()
+    return {thread.native_id: (thread.name, current.get(thread.ident))
+            for thread in threading.enumerate()}
+
+
+def _describe(record, threads):
+    greenlet = record.pop("greenlet")
+    name_of_thread, running_frame = threads.get(record["thread_native_id"],
+                                                (None, None))
+    record["thread_name"] = name_of_thread
+    if greenlet is None:
+        record["name"] = "greenlet #%d" % record["id"]
+    elif greenlet in _names:
+        record["name"] = _names[greenlet]
+    elif record["main"]:
+        record["name"] = "main greenlet"
+    else:
+        record["name"] = repr(greenlet)
+    state = record["state"]
+    if state == "suspended":
+        start, saved = record["stack_pointer"], record["saved_bytes"]
+        record["saved_regions"] = [
+            {"start": start, "end": start + saved, "bytes": saved}
+        ] if saved else []
+        record["live_stack_bytes"] = record["stack_stop"] - start - saved
+        frame = greenlet.gr_frame if greenlet is not None else None
+    else:
+        record["saved_regions"] = []
+        record["live_stack_bytes"] = None  # running: it moves; else none
+        frame = running_frame if state == "running" else None
+    record["python_frames"] = _frames_of(frame)
+    return record
+
+
+def snapshot():
+    """Every greenlet of every thread, as a list of dicts (see the module
+    docstring). Python frames are innermost first."""
+    records = _records()
+    threads = _running_frames_by_native_id()
+    return [_describe(record, threads) for record in records]
+
+
+def _where(record):
+    if not record["python_frames"]:
+        return ""
+    innermost = record["python_frames"][0]
+    return "  at %s (%s:%d)" % (innermost["function"], innermost["file"],
+                                innermost["line"])
+
+
+def format_tree(records=None):
+    """A snapshot as text: per thread, each greenlet under its parent."""
+    if records is None:
+        records = snapshot()
+    by_id = {record["id"]: record for record in records}
+    children = {}
+    for record in records:
+        children.setdefault(record["parent_id"], []).append(record)
+    lines = []
+
+    def show(record, depth):
+        lines.append("%s#%d %s  %s  heap %d B%s" % (
+            "  " * depth, record["id"], record["state"], record["name"],
+            record["saved_bytes"], _where(record)))
+        for child in sorted(children.get(record["id"], []),
+                            key=lambda r: r["id"]):
+            show(child, depth + 1)
+
+    roots = [r for r in records if r["parent_id"] not in by_id]
+    for thread in sorted({r["thread"] for r in roots}):
+        first = next(r for r in roots if r["thread"] == thread)
+        lines.append("thread %d (%s, native id %d)" % (
+            thread, first["thread_name"] or "exited", first["thread_native_id"]))
+        for root in sorted((r for r in roots if r["thread"] == thread),
+                           key=lambda r: r["id"]):
+            show(root, 1)
+    return "\n".join(lines)
+
+
+def to_json(records=None, **dumps_options):
+    """A snapshot as JSON text."""
+    return json.dumps(snapshot() if records is None else records,
+                      **dumps_options)
