@@ -1,6 +1,7 @@
 """Builds and installs the greenlet package (python/greenlet) with its
-extension greenlet._greenlet, which contains the engine (src/, arch/) and
-the CPython binding (python/ext/).
+extension greenlet._greenlet, which contains the engine (src/, arch/),
+its inspection functions (inspect/, with libunwind) and the CPython binding
+(python/ext/).
 
     make                       builds it in place, in python/greenlet/
     /usr/bin/python3 -m pip install --no-build-isolation .   installs it
@@ -22,9 +23,11 @@ class BuildExtWithAssembly(build_ext):
 extension = Extension(
     "greenlet._greenlet",
     sources=sorted(glob("python/ext/*.c")) + sorted(glob("src/*.c"))
-    + ["arch/switch.S"],
-    include_dirs=["src", "python/ext"],
-    depends=glob("src/*.h") + glob("python/ext/*.h") + glob("arch/*.S"),
+    + sorted(glob("inspect/*.c")) + ["arch/switch.S"],
+    include_dirs=["src", "inspect", "python/ext"],
+    depends=glob("src/*.h") + glob("inspect/*.h") + glob("python/ext/*.h")
+    + glob("arch/*.S"),
+    libraries=["unwind-generic", "unwind"],
     extra_compile_args=["-std=gnu11", "-fvisibility=hidden",
                         "-Wno-missing-field-initializers"],
 )

@@ -215,6 +215,9 @@ typedef struct gl_greenlet_info {
      * stack_pointer + saved_bytes) is on the heap now and the rest is live. */
     uintptr_t stack_pointer;
     uintptr_t stack_stop;
+    uintptr_t thread_stack_low; /* lowest address of the thread's stack, 0
+                                   if unknown: a running greenlet's stack is
+                                   [thread_stack_low, stack_stop) */
     uintptr_t heap_copy;       /* address of the heap copy, 0 if none */
     size_t saved_bytes;        /* stack bytes held on the heap now */
     size_t saved_bytes_peak;   /* most ever held at once */

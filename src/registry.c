@@ -126,6 +126,7 @@ static void copy_greenlet_info(const gl_greenlet *g, gl_greenlet_info *info)
     info->stack_stop = (uintptr_t)g->stack_stop;
     if (g->is_main)
         info->stack_stop = (uintptr_t)g->thread->stack_high;
+    info->thread_stack_low = (uintptr_t)g->thread->stack_low;
     info->heap_copy = (uintptr_t)g->heap_copy;
     info->saved_bytes = g->saved_bytes;
     info->saved_bytes_peak = g->saved_bytes_peak;

@@ -78,6 +78,11 @@ void gl_py_release_deferred(void);
 /* records.c: greenlet._greenlet._records() */
 PyObject *gl_py_records(PyObject *module, PyObject *unused);
 
+/* native_view.c: _native_backtrace(g) -> (frames, reached_root),
+ * _read_stack(g, address, size) -> bytes */
+PyObject *gl_py_native_backtrace(PyObject *module, PyObject *greenlet);
+PyObject *gl_py_read_stack(PyObject *module, PyObject *args);
+
 /* The trace function set by greenlet.settrace, or NULL (borrowed). */
 PyObject *gl_py_trace_function(void);
 void gl_py_set_trace_function(PyObject *function);

@@ -145,6 +145,10 @@ static PyMethodDef module_methods[] = {
      "event 'switch' or 'throw'. None removes it."},
     {"gettrace", module_gettrace, METH_NOARGS,
      "gettrace() -> the callback set by settrace, or None"},
+    {"_native_backtrace", gl_py_native_backtrace, METH_O,
+     "_native_backtrace(g) -> (frames, reached_root) (for greenlet.inspect)"},
+    {"_read_stack", gl_py_read_stack, METH_VARARGS,
+     "_read_stack(g, address, size) -> bytes (for greenlet.inspect)"},
     {"_records", gl_py_records, METH_NOARGS,
      "_records() -> a dict per greenlet record of every thread (for "
      "greenlet.inspect)"},

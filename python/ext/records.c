@@ -40,14 +40,15 @@ static PyObject *record_as_dict(const gl_greenlet_info *r)
      * which needs the GIL, which we hold. */
     PyObject *greenlet = r->binding ? (PyObject *)r->binding : Py_None;
     return Py_BuildValue(
-        "{s:K,s:K,s:K,s:L,s:s,s:O,s:K,s:K,s:n,s:n,s:K,s:K,s:K,s:O}", "id",
+        "{s:K,s:K,s:K,s:L,s:s,s:O,s:K,s:K,s:K,s:n,s:n,s:K,s:K,s:K,s:O}", "id",
         (unsigned long long)r->id, "parent_id",
         (unsigned long long)r->parent_id, "thread",
         (unsigned long long)r->thread_serial, "thread_native_id",
         (long long)r->thread_os_id, "state", state_names[r->state], "main",
         r->is_main ? Py_True : Py_False, "stack_pointer",
         (unsigned long long)r->stack_pointer, "stack_stop",
-        (unsigned long long)r->stack_stop, "saved_bytes",
+        (unsigned long long)r->stack_stop, "thread_stack_low",
+        (unsigned long long)r->thread_stack_low, "saved_bytes",
         (Py_ssize_t)r->saved_bytes, "saved_bytes_peak",
         (Py_ssize_t)r->saved_bytes_peak, "switches",
         (unsigned long long)r->switches, "created_ns",

@@ -14,6 +14,14 @@ snapshot.
 
 A snapshot holds no references to greenlets or frames: it is safe to keep,
 print, or send elsewhere.
+
+native_backtrace(g) walks the C frames of a suspended greenlet with
+libunwind, reading the part of its stack that is saved on the heap from the
+heap copy; read_stack(g, address, size) reads its stack as it sees it; and
+owner(address) tells which greenlets' stacks hold an address, and whether
+the bytes there are live or saved. These three take greenlets of the
+calling thread (native_backtrace and read_stack raise ValueError for
+others).
 """
 
 import json
@@ -21,9 +29,10 @@ import sys
 import threading
 import weakref
 
-from ._greenlet import _records
+from ._greenlet import _native_backtrace, _read_stack, _records
 
-__all__ = ["snapshot", "set_name", "format_tree", "to_json"]
+__all__ = ["snapshot", "set_name", "format_tree", "to_json",
+           "native_backtrace", "read_stack", "owner"]
 
 _names = weakref.WeakKeyDictionary()
 
@@ -130,3 +139,57 @@ def to_json(records=None, **dumps_options):
     """A snapshot as JSON text."""
     return json.dumps(snapshot() if records is None else records,
                       **dumps_options)
+
+
+def native_backtrace(greenlet):
+    """The C frames of a suspended greenlet of this thread, innermost first:
+    dicts with ip, function, offset (from the function's start) and object
+    (the shared object's path). Raises ValueError if it is not suspended
+    or belongs to another thread, RuntimeError if the walk did not reach
+    the greenlet's root frame."""
+    frames, reached_root = _native_backtrace(greenlet)
+    if not reached_root:
+        raise RuntimeError("the unwinder stopped before the greenlet's root "
+                           "frame, after %d frames" % len(frames))
+    return frames
+
+
+def read_stack(greenlet, address, size):
+    """`size` bytes at `address` as a suspended greenlet of this thread sees
+    them: saved bytes from its heap copy, the rest from the thread's stack.
+    The range must lie within the greenlet's stack (ValueError)."""
+    return _read_stack(greenlet, address, size)
+
+
+def owner(address, records=None):
+    """The greenlets whose stacks hold `address`, as dicts with id, name,
+    thread and where ("live": in place on the thread's stack; "saved": in
+    the greenlet's heap copy, while the thread's stack there holds another
+    greenlet's bytes). A running greenlet's stack reaches from its top
+    down to the end of its thread's stack. An empty list: no greenlet's
+    stack. The live owner, if any, comes first."""
+    if records is None:
+        records = snapshot()
+    found = []
+    for record in records:
+        stop = record["stack_stop"]
+        if record["state"] == "suspended":
+            start = record["stack_pointer"]
+            if not start <= address < stop:
+                continue
+            saved_end = start + record["saved_bytes"]
+            where = "saved" if address < saved_end else "live"
+        elif (record["state"] == "running"
+              and record["thread_stack_low"] <= address < stop
+              and record["thread_stack_low"]):
+            where = "live"
+        else:
+            continue
+        found.append({"id": record["id"], "name": record["name"],
+                      "thread": record["thread"], "where": where,
+                      "stack_stop": stop})
+    # The innermost stack first: the smallest range that holds it.
+    found.sort(key=lambda item: item["stack_stop"])
+    running = [item for item in found if item["where"] == "live"]
+    return (running[:1] + [item for item in found if item not in running[:1]]
+            if running else found)
