@@ -75,8 +75,9 @@ int gl_py_defer_release(PyGreenlet *greenlet);
 /* Releases the deferred greenlets of the calling thread. */
 void gl_py_release_deferred(void);
 
-/* records.c: greenlet._greenlet._records() */
+/* records.c: greenlet._greenlet._records(), _threads() */
 PyObject *gl_py_records(PyObject *module, PyObject *unused);
+PyObject *gl_py_threads(PyObject *module, PyObject *unused);
 
 /* native_view.c: _native_backtrace(g) -> (frames, reached_root),
  * _read_stack(g, address, size) -> bytes */

@@ -149,6 +149,8 @@ static PyMethodDef module_methods[] = {
      "_native_backtrace(g) -> (frames, reached_root) (for greenlet.inspect)"},
     {"_read_stack", gl_py_read_stack, METH_VARARGS,
      "_read_stack(g, address, size) -> bytes (for greenlet.inspect)"},
+    {"_threads", gl_py_threads, METH_NOARGS,
+     "_threads() -> a dict per thread record (for greenlet.inspect)"},
     {"_records", gl_py_records, METH_NOARGS,
      "_records() -> a dict per greenlet record of every thread (for "
      "greenlet.inspect)"},

@@ -2,7 +2,8 @@
  * records.c -- the engine's registry as Python data: greenlet._greenlet.
  * _records() returns one dict per greenlet record of every thread, as the
  * engine's registry walk copies them, with the greenlet object where one
- * exists. greenlet.inspect builds its snapshots on it.
+ * exists; _threads() one dict per thread record (switches, heap-held
+ * bytes and their peak). greenlet.inspect builds its snapshots on them.
  */
 #include "binding.h"
 
@@ -34,10 +35,9 @@ static int copy_record(const gl_greenlet_info *info, void *context)
     return 0;
 }
 
+/* r->binding must be a reference the caller holds, or NULL. */
 static PyObject *record_as_dict(const gl_greenlet_info *r)
 {
-    /* The binding pointer is valid: objects clear it when they go away,
-     * which needs the GIL, which we hold. */
     PyObject *greenlet = r->binding ? (PyObject *)r->binding : Py_None;
     return Py_BuildValue(
         "{s:K,s:K,s:K,s:L,s:s,s:O,s:K,s:K,s:K,s:n,s:n,s:K,s:K,s:K,s:O}", "id",
@@ -56,12 +56,29 @@ static PyObject *record_as_dict(const gl_greenlet_info *r)
         (unsigned long long)r->last_ran_serial, "greenlet", greenlet);
 }
 
+/* Right after the walk, before anything can allocate (and so run the
+ * collector, finalizers, deallocations), take a reference to each bound
+ * object: the pointers are valid now, since objects clear them when they
+ * go away, which needs the GIL we hold. An object whose count is 0 is in
+ * the middle of its deallocation: it is left out. */
+static void hold_bound_objects(struct copies *c)
+{
+    for (size_t i = 0; i < c->count; i++) {
+        PyObject *object = c->records[i].binding;
+        if (object && Py_REFCNT(object) > 0)
+            Py_INCREF(object);
+        else
+            c->records[i].binding = NULL;
+    }
+}
+
 PyObject *gl_py_records(PyObject *module, PyObject *unused)
 {
     (void)module;
     (void)unused;
     struct copies c = {NULL, 0, 0, 0};
     gl_registry_walk(NULL, copy_record, &c);
+    hold_bound_objects(&c);
     PyObject *list = c.failed ? PyErr_NoMemory() : PyList_New(0);
     for (size_t i = 0; list && i < c.count; i++) {
         PyObject *record = record_as_dict(&c.records[i]);
@@ -69,6 +86,58 @@ PyObject *gl_py_records(PyObject *module, PyObject *unused)
             Py_CLEAR(list);
         Py_XDECREF(record);
     }
+    for (size_t i = 0; i < c.count; i++)
+        Py_XDECREF((PyObject *)c.records[i].binding);
     PyMem_RawFree(c.records);
+    return list;
+}
+
+struct thread_copies {
+    gl_thread_info *threads;
+    size_t count, capacity;
+    int failed;
+};
+
+static int copy_thread(const gl_thread_info *info, void *context)
+{
+    struct thread_copies *c = context;
+    if (c->count == c->capacity) {
+        size_t capacity = c->capacity ? 2 * c->capacity : 16;
+        gl_thread_info *grown =
+            PyMem_RawRealloc(c->threads, capacity * sizeof *grown);
+        if (!grown) {
+            c->failed = 1;
+            return 1;
+        }
+        c->threads = grown;
+        c->capacity = capacity;
+    }
+    c->threads[c->count++] = *info;
+    return 0;
+}
+
+PyObject *gl_py_threads(PyObject *module, PyObject *unused)
+{
+    (void)module;
+    (void)unused;
+    struct thread_copies c = {NULL, 0, 0, 0};
+    gl_registry_walk(copy_thread, NULL, &c);
+    PyObject *list = c.failed ? PyErr_NoMemory() : PyList_New(0);
+    for (size_t i = 0; list && i < c.count; i++) {
+        const gl_thread_info *t = &c.threads[i];
+        PyObject *thread = Py_BuildValue(
+            "{s:K,s:L,s:O,s:K,s:K,s:n,s:n,s:n}", "thread",
+            (unsigned long long)t->serial, "native_id", (long long)t->os_id,
+            "exited", t->exited ? Py_True : Py_False, "switches",
+            (unsigned long long)t->switch_serial, "current_id",
+            (unsigned long long)t->current_id, "saved_bytes",
+            (Py_ssize_t)t->saved_bytes, "saved_bytes_peak",
+            (Py_ssize_t)t->saved_bytes_peak, "greenlets",
+            (Py_ssize_t)t->greenlets);
+        if (!thread || PyList_Append(list, thread) < 0)
+            Py_CLEAR(list);
+        Py_XDECREF(thread);
+    }
+    PyMem_RawFree(c.threads);
     return list;
 }

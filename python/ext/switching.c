@@ -179,14 +179,20 @@ static void kill_suspended_greenlets(void)
     gl_greenlet_info main_info;
     gl_greenlet_get_info(binding.main->pimpl->record, &main_info);
     struct collection c = {main_info.thread_serial, NULL, 0, 0};
-    /* References are taken after the walk, which holds the registry lock:
-     * each object is alive meanwhile, since only this thread drops
-     * greenlets of this thread (others hand them over, deferred.c). */
+    /* References are taken right after the walk (which holds the registry
+     * lock), before anything can allocate and so run deallocations: the
+     * pointers are valid then, since objects clear them when they go. */
     gl_registry_walk(NULL, collect_suspended, &c);
-    for (size_t i = 0; i < c.count; i++)
-        Py_INCREF(c.greenlets[i]);
+    for (size_t i = 0; i < c.count; i++) {
+        if (Py_REFCNT(c.greenlets[i]) > 0) /* 0: being deallocated */
+            Py_INCREF(c.greenlets[i]);
+        else
+            c.greenlets[i] = NULL;
+    }
     for (size_t i = 0; i < c.count; i++) {
         PyGreenlet *g = c.greenlets[i];
+        if (!g)
+            continue;
         if (gl_state_of(g->pimpl->record) == GL_STATE_SUSPENDED &&
             gl_py_kill(g) < 0)
             PyErr_WriteUnraisable((PyObject *)g);

@@ -29,10 +29,10 @@ import sys
 import threading
 import weakref
 
-from ._greenlet import _native_backtrace, _read_stack, _records
+from ._greenlet import _native_backtrace, _read_stack, _records, _threads
 
-__all__ = ["snapshot", "set_name", "format_tree", "to_json",
-           "native_backtrace", "read_stack", "owner"]
+__all__ = ["snapshot", "threads", "set_name", "format_tree", "to_json",
+           "native_backtrace", "read_stack", "owner", "report"]
 
 _names = weakref.WeakKeyDictionary()
 
@@ -42,12 +42,17 @@ def set_name(greenlet, name):
     _names[greenlet] = str(name)
 
 
+_OWN_FILES = {__file__, __file__.replace("inspect.py", "_inspect_command.py")}
+
+
 def _frames_of(frame, limit=200):
-    while frame is not None and frame.f_code.co_filename == __file__:
-        frame = frame.f_back  # the snapshot's own frames
+    while frame is not None and frame.f_code.co_filename in _OWN_FILES:
+        frame = frame.f_back  # the snapshot's and the command's own frames
     frames = []
     while frame is not None and len(frames) < limit:
         code = frame.f_code
+        if code.co_filename in _OWN_FILES:
+            break  # the command that runs the script: not the script's
         frames.append({"function": code.co_name, "file": code.co_filename,
                        "line": frame.f_lineno})
         frame = frame.f_back
@@ -96,6 +101,14 @@ def snapshot():
     records = _records()
     threads = _running_frames_by_native_id()
     return [_describe(record, threads) for record in records]
+
+
+def threads():
+    """Every thread that has used greenlets, as dicts: thread (the engine's
+    number), native_id, exited, switches, current_id, saved_bytes (stack
+    bytes its greenlets hold on the heap now), saved_bytes_peak, greenlets
+    (records of the thread)."""
+    return _threads()
 
 
 def _where(record):
@@ -193,3 +206,63 @@ def owner(address, records=None):
     running = [item for item in found if item["where"] == "live"]
     return (running[:1] + [item for item in found if item not in running[:1]]
             if running else found)
+
+
+def report(records=None, thread_records=None):
+    """A report of the process's greenlets as text: counts, heap-held stack
+    bytes (now and peak, per thread), the tree, and each greenlet's Python
+    stack; native stacks for the suspended greenlets of the calling
+    thread. This is what `python -m greenlet.inspect run` prints."""
+    if records is None:
+        records = snapshot()
+    if thread_records is None:
+        thread_records = threads()
+    by_state = {}
+    for record in records:
+        by_state[record["state"]] = by_state.get(record["state"], 0) + 1
+    alive = sum(by_state.get(state, 0) for state in ("new", "running",
+                                                     "suspended"))
+    lines = ["greenlets alive: %d (%s)" % (alive, ", ".join(
+        "%s %d" % (state, by_state[state]) for state in
+        ("running", "suspended", "new", "dead") if state in by_state))]
+    lines.append("heap-held stack bytes: now %d, peak %d (sum of threads' peaks)"
+                 % (sum(t["saved_bytes"] for t in thread_records),
+                    sum(t["saved_bytes_peak"] for t in thread_records)))
+    for t in thread_records:
+        lines.append("  thread %d (native id %d%s): now %d, peak %d, %d switches"
+                     % (t["thread"], t["native_id"],
+                        ", exited" if t["exited"] else "", t["saved_bytes"],
+                        t["saved_bytes_peak"], t["switches"]))
+    lines += ["", format_tree(records), "", "stacks:"]
+    natives = _native_stacks_of_this_thread()
+    for record in records:
+        if record["state"] == "dead":
+            continue
+        lines.append("  #%d %s (%s)" % (record["id"], record["name"],
+                                        record["state"]))
+        for frame in record["python_frames"]:
+            lines.append("    %s (%s:%d)" % (frame["function"], frame["file"],
+                                            frame["line"]))
+        for frame in natives.get(record["id"], []):
+            lines.append("    [native] %s+%#x (%s)" % (
+                frame["function"] or "??", frame["offset"], frame["object"]))
+    return "\n".join(lines)
+
+
+def _native_stacks_of_this_thread():
+    """Native frames of this thread's suspended greenlets, by record id."""
+    stacks = {}
+    for record in _records():
+        greenlet = record["greenlet"]
+        if record["state"] != "suspended" or greenlet is None:
+            continue
+        try:
+            stacks[record["id"]] = native_backtrace(greenlet)
+        except (ValueError, RuntimeError):
+            pass  # another thread's, or a walk that stopped early
+    return stacks
+
+
+if __name__ == "__main__":
+    from ._inspect_command import main
+    sys.exit(main())
