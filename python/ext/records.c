@@ -7,32 +7,43 @@
  */
 #include "binding.h"
 
+#include <string.h>
+
 static const char *const state_names[] = {"new", "running", "suspended",
                                           "dead"};
 
+/* A growing array of copies made under the registry lock, where only raw
+ * memory functions may be used (nothing that can run Python code). */
 struct copies {
-    gl_greenlet_info *records;
-    size_t count, capacity;
+    void *items;
+    size_t count, capacity, item_size;
     int failed;
 };
 
-/* Under the registry lock: copies only, no Python. */
-static int copy_record(const gl_greenlet_info *info, void *context)
+static int append_copy(struct copies *c, const void *item)
 {
-    struct copies *c = context;
     if (c->count == c->capacity) {
-        size_t capacity = c->capacity ? 2 * c->capacity : 256;
-        gl_greenlet_info *grown =
-            PyMem_RawRealloc(c->records, capacity * sizeof *grown);
+        size_t capacity = c->capacity ? 2 * c->capacity : 64;
+        void *grown = PyMem_RawRealloc(c->items, capacity * c->item_size);
         if (!grown) {
             c->failed = 1;
-            return 1;
+            return 1; /* stops the walk */
         }
-        c->records = grown;
+        c->items = grown;
         c->capacity = capacity;
     }
-    c->records[c->count++] = *info;
+    memcpy((char *)c->items + c->count++ * c->item_size, item, c->item_size);
     return 0;
+}
+
+static int copy_record(const gl_greenlet_info *info, void *context)
+{
+    return append_copy(context, info);
+}
+
+static int copy_thread(const gl_thread_info *info, void *context)
+{
+    return append_copy(context, info);
 }
 
 /* r->binding must be a reference the caller holds, or NULL. */
@@ -61,14 +72,14 @@ static PyObject *record_as_dict(const gl_greenlet_info *r)
  * object: the pointers are valid now, since objects clear them when they
  * go away, which needs the GIL we hold. An object whose count is 0 is in
  * the middle of its deallocation: it is left out. */
-static void hold_bound_objects(struct copies *c)
+static void hold_bound_objects(gl_greenlet_info *records, size_t count)
 {
-    for (size_t i = 0; i < c->count; i++) {
-        PyObject *object = c->records[i].binding;
+    for (size_t i = 0; i < count; i++) {
+        PyObject *object = records[i].binding;
         if (object && Py_REFCNT(object) > 0)
             Py_INCREF(object);
         else
-            c->records[i].binding = NULL;
+            records[i].binding = NULL;
     }
 }
 
@@ -76,55 +87,33 @@ PyObject *gl_py_records(PyObject *module, PyObject *unused)
 {
     (void)module;
     (void)unused;
-    struct copies c = {NULL, 0, 0, 0};
+    struct copies c = {NULL, 0, 0, sizeof(gl_greenlet_info), 0};
     gl_registry_walk(NULL, copy_record, &c);
-    hold_bound_objects(&c);
+    gl_greenlet_info *records = c.items;
+    hold_bound_objects(records, c.count);
     PyObject *list = c.failed ? PyErr_NoMemory() : PyList_New(0);
     for (size_t i = 0; list && i < c.count; i++) {
-        PyObject *record = record_as_dict(&c.records[i]);
+        PyObject *record = record_as_dict(&records[i]);
         if (!record || PyList_Append(list, record) < 0)
             Py_CLEAR(list);
         Py_XDECREF(record);
     }
     for (size_t i = 0; i < c.count; i++)
-        Py_XDECREF((PyObject *)c.records[i].binding);
-    PyMem_RawFree(c.records);
+        Py_XDECREF((PyObject *)records[i].binding);
+    PyMem_RawFree(records);
     return list;
-}
-
-struct thread_copies {
-    gl_thread_info *threads;
-    size_t count, capacity;
-    int failed;
-};
-
-static int copy_thread(const gl_thread_info *info, void *context)
-{
-    struct thread_copies *c = context;
-    if (c->count == c->capacity) {
-        size_t capacity = c->capacity ? 2 * c->capacity : 16;
-        gl_thread_info *grown =
-            PyMem_RawRealloc(c->threads, capacity * sizeof *grown);
-        if (!grown) {
-            c->failed = 1;
-            return 1;
-        }
-        c->threads = grown;
-        c->capacity = capacity;
-    }
-    c->threads[c->count++] = *info;
-    return 0;
 }
 
 PyObject *gl_py_threads(PyObject *module, PyObject *unused)
 {
     (void)module;
     (void)unused;
-    struct thread_copies c = {NULL, 0, 0, 0};
+    struct copies c = {NULL, 0, 0, sizeof(gl_thread_info), 0};
     gl_registry_walk(copy_thread, NULL, &c);
+    const gl_thread_info *threads = c.items;
     PyObject *list = c.failed ? PyErr_NoMemory() : PyList_New(0);
     for (size_t i = 0; list && i < c.count; i++) {
-        const gl_thread_info *t = &c.threads[i];
+        const gl_thread_info *t = &threads[i];
         PyObject *thread = Py_BuildValue(
             "{s:K,s:L,s:O,s:K,s:K,s:n,s:n,s:n}", "thread",
             (unsigned long long)t->serial, "native_id", (long long)t->os_id,
@@ -138,6 +127,6 @@ PyObject *gl_py_threads(PyObject *module, PyObject *unused)
             Py_CLEAR(list);
         Py_XDECREF(thread);
     }
-    PyMem_RawFree(c.threads);
+    PyMem_RawFree(c.items);
     return list;
 }
