@@ -192,8 +192,13 @@ bench: $(BUILD)/switch-bench python-extension $(BUILD)/debian-greenlet/greenlet
 $(BUILD)/scheduler-demo: tests/workloads/scheduler_demo.c $(BUILD)/libglengine.a
 	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) -o $@ $< $(BUILD)/libglengine.a -lpthread
 
-demo: $(BUILD)/scheduler-demo
+# The C workload with its live registry view, then a gevent echo server
+# with clients under `python -m greenlet.inspect run`, which reports on its
+# greenlets halfway through (SIGUSR1) and at exit.
+demo: $(BUILD)/scheduler-demo python-extension | $(BUILD)/.packages-test
 	$(BUILD)/scheduler-demo
+	PYTHONPATH=python $(PYTHON) -m greenlet.inspect run \
+	    tests/workloads/gevent_echo.py --clients 20 --seconds 2
 
 clean:
 	rm -rf $(BUILD)
