@@ -83,7 +83,14 @@ def test_eight_threads_with_many_greenlets_each():
     assert results == [True] * 8
 
 
-def test_greenlet_dropped_in_another_thread_is_killed_in_its_own():
+class Worker(greenlet):
+    """A subclass: its instances are deallocated through the type's
+    subtype_dealloc, which runs the finalizer first."""
+
+
+@pytest.mark.parametrize("kind", [greenlet, Worker])
+def test_greenlet_dropped_in_another_thread_is_killed_in_its_own(kind):
+    import sys
     main = getcurrent()
     died_in = []
 
@@ -93,12 +100,16 @@ def test_greenlet_dropped_in_another_thread_is_killed_in_its_own():
         finally:
             died_in.append(threading.get_ident())
 
-    holder = [greenlet(body)]
-    holder[0].switch()
-    run_in_thread(holder.clear)  # the last reference goes away over there
+    references_to_type = sys.getrefcount(kind)
+    holder = [kind(body) for _ in range(5)]
+    for g in holder:
+        g.switch()
+    del g
+    run_in_thread(holder.clear)  # the last references go away over there
     assert died_in == []  # not killed in that thread
-    greenlet(lambda: None).switch()  # our next switch releases it here
-    assert died_in == [threading.get_ident()]
+    greenlet(lambda: None).switch()  # our next switch releases them here
+    assert died_in == [threading.get_ident()] * 5
+    assert sys.getrefcount(kind) == references_to_type
 
 
 def test_suspended_greenlets_are_killed_when_their_thread_ends():
@@ -129,30 +140,6 @@ def test_suspended_greenlets_are_killed_when_their_thread_ends():
     assert unwound == [True] * 3  # finally blocks ran in that thread
     assert [ref() for ref in held] == [None] * 3  # their locals released
     assert all(g.dead for g in greenlets)
-
-
-def test_subclass_greenlet_dropped_in_another_thread_is_killed_in_its_own():
-    class Worker(greenlet):
-        pass
-
-    main = getcurrent()
-    died_in = []
-
-    def body():
-        try:
-            main.switch()
-        finally:
-            died_in.append(threading.get_ident())
-
-    references_to_class = __import__("sys").getrefcount(Worker)
-    holder = [Worker(body) for _ in range(5)]
-    for worker in holder:
-        worker.switch()
-    del worker
-    run_in_thread(holder.clear)
-    greenlet(lambda: None).switch()
-    assert died_in == [threading.get_ident()] * 5
-    assert __import__("sys").getrefcount(Worker) == references_to_class
 
 
 def test_settrace_is_per_thread():
