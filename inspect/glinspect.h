@@ -5,8 +5,15 @@
  * Built on the engine's records (glengine.h). These functions read the
  * stack of a suspended greenlet as the greenlet itself would see it: the
  * part that is saved is served from its heap copy, the rest from the
- * thread's stack. For now they accept greenlets of the calling thread only
- * (whose records cannot change under them); others get GL_EWRONGTHREAD.
+ * thread's stack.
+ *
+ * Threads: for a greenlet of the calling thread they just work. For one of
+ * another thread, the caller must keep that thread from switching during
+ * the call (the CPython binding holds the GIL, without which no Python
+ * greenlet switches); the functions themselves hold the registry lock
+ * (gl_registry_call), so that the thread cannot exit and free the stack or
+ * the heap copy meanwhile. Without that guarantee the bytes read may be
+ * torn, or freed memory.
  */
 #ifndef GLINSPECT_H
 #define GLINSPECT_H
@@ -20,7 +27,7 @@ extern "C" {
 /* Copies `size` bytes at `address` as `greenlet` sees them into `buffer`.
  * The range must lie within the greenlet's stack, [stack_pointer,
  * stack_stop) of its record. Errors: GL_EINVAL (not suspended, or the range
- * is outside its stack), GL_EWRONGTHREAD. */
+ * is outside its stack). */
 GL_EXPORT int gl_read_stack(const gl_greenlet *greenlet, uintptr_t address,
                             void *buffer, size_t size);
 
@@ -40,7 +47,7 @@ typedef struct gl_native_frame {
  * reached the greenlet's root cleanly, 0 if it stopped early (capacity
  * reached, or a frame the unwinder could not step past), or a negative
  * GL_E* code: GL_EINVAL (not suspended, or its stack range unknown),
- * GL_EWRONGTHREAD, GL_ENOMEM (libunwind could not set up). */
+ * GL_ENOMEM (libunwind could not set up). */
 GL_EXPORT int gl_native_backtrace(const gl_greenlet *greenlet,
                                   gl_native_frame *frames, size_t capacity,
                                   size_t *count);

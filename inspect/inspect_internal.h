@@ -20,8 +20,8 @@ typedef struct gl__stack_view {
     const unsigned char *heap_copy;
 } gl__stack_view;
 
-/* Fills *view for a suspended greenlet of the calling thread.
- * GL_EWRONGTHREAD or GL_EINVAL (not suspended) otherwise. */
+/* Fills *view for a suspended greenlet; GL_EINVAL if it is not suspended.
+ * For another thread's greenlet, under the conditions of glinspect.h. */
 GL_HIDDEN int gl__inspect_view(const gl_greenlet *greenlet,
                                gl__stack_view *view);
 /* Copies [address, address + size), which must lie within the view, as the

@@ -122,12 +122,19 @@ static void describe_frame(uintptr_t ip, gl_native_frame *frame,
         snprintf(frame->object, sizeof frame->object, "%s", where.dli_fname);
 }
 
-int gl_native_backtrace(const gl_greenlet *greenlet, gl_native_frame *frames,
-                        size_t capacity, size_t *count)
+struct backtrace_job {
+    const gl_greenlet *greenlet;
+    gl_native_frame *frames;
+    size_t capacity;
+    size_t *count;
+};
+
+static int walk_locked(void *context)
 {
+    struct backtrace_job *job = context;
     struct unwind_target target;
-    *count = 0;
-    int error = gl__inspect_view(greenlet, &target.view);
+    size_t *count = job->count;
+    int error = gl__inspect_view(job->greenlet, &target.view);
     if (error)
         return error;
     target.ip = gl_switch_frame_ip();
@@ -138,16 +145,24 @@ int gl_native_backtrace(const gl_greenlet *greenlet, gl_native_frame *frames,
     if (unw_init_remote(&cursor, space, &target) < 0)
         return 0;
     for (;;) {
-        if (*count == capacity)
+        if (*count == job->capacity)
             return 0;
         unw_word_t ip;
         if (unw_get_reg(&cursor, UNW_REG_IP, &ip) < 0)
             return 0;
-        describe_frame((uintptr_t)ip, &frames[(*count)++], &cursor);
+        describe_frame((uintptr_t)ip, &job->frames[(*count)++], &cursor);
         int stepped = unw_step(&cursor);
         if (stepped == 0)
             return 1; /* the root frame: its return address is undefined */
         if (stepped < 0)
             return 0;
     }
+}
+
+int gl_native_backtrace(const gl_greenlet *greenlet, gl_native_frame *frames,
+                        size_t capacity, size_t *count)
+{
+    struct backtrace_job job = {greenlet, frames, capacity, count};
+    *count = 0;
+    return gl_registry_call(walk_locked, &job);
 }

@@ -21,8 +21,6 @@
 
 int gl__inspect_view(const gl_greenlet *greenlet, gl__stack_view *view)
 {
-    if (!gl_is_mine(greenlet))
-        return GL_EWRONGTHREAD;
     gl_greenlet_info info;
     gl_greenlet_get_info(greenlet, &info);
     if (info.state != GL_STATE_SUSPENDED)
@@ -65,12 +63,26 @@ int gl__view_read(const gl__stack_view *view, uintptr_t address,
     return 0;
 }
 
+struct stack_read {
+    const gl_greenlet *greenlet;
+    uintptr_t address;
+    void *buffer;
+    size_t size;
+};
+
+static int read_locked(void *context)
+{
+    struct stack_read *r = context;
+    gl__stack_view view;
+    int error = gl__inspect_view(r->greenlet, &view);
+    if (error)
+        return error;
+    return gl__view_read(&view, r->address, r->buffer, r->size);
+}
+
 int gl_read_stack(const gl_greenlet *greenlet, uintptr_t address,
                   void *buffer, size_t size)
 {
-    gl__stack_view view;
-    int error = gl__inspect_view(greenlet, &view);
-    if (error)
-        return error;
-    return gl__view_read(&view, address, buffer, size);
+    struct stack_read r = {greenlet, address, buffer, size};
+    return gl_registry_call(read_locked, &r);
 }

@@ -166,6 +166,26 @@ GL_HIDDEN void gl__spare_release(gl__thread *thread);
  * runtime's restore_state and observe hooks. */
 GL_HIDDEN void gl__arrive(gl__thread *thread);
 
+/* ---- monitor.c: the monitor segment's life */
+enum gl__monitor_states {
+    GL__MONITOR_NOT_STARTED = 0, /* no greenlet created yet (or since fork) */
+    GL__MONITOR_RUNNING = 1,
+    GL__MONITOR_OFF = 2          /* turned off, or it could not be made */
+};
+extern atomic_int gl__monitor_state GL_HIDDEN;
+GL_HIDDEN void gl__monitor_start_slow(void);
+/* On greenlet creation: a load and a branch once the monitor runs. */
+static inline void gl__monitor_start(void)
+{
+    if (GL_UNLIKELY(atomic_load_explicit(&gl__monitor_state,
+                                         memory_order_relaxed) ==
+                    GL__MONITOR_NOT_STARTED))
+        gl__monitor_start_slow();
+}
+/* In the child after fork(): forgets the parent's segment, so that the
+ * child's next greenlet makes its own. */
+GL_HIDDEN void gl__monitor_after_fork_in_child(void);
+
 /* ---- the switch protocol between C and arch/ */
 
 /* What the save step tells the assembly to do next. */

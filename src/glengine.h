@@ -50,7 +50,13 @@ extern "C" {
     X(GL_EWRONGTHREAD, -4, "the greenlet belongs to another thread")          \
     X(GL_ECYCLE, -5, "the new parent would make a cycle of parents")          \
     X(GL_EBUSY, -6, "the greenlet is running")                                \
-    X(GL_ETHREADEXITED, -7, "the greenlet's thread has exited")
+    X(GL_ETHREADEXITED, -7, "the greenlet's thread has exited")              \
+    X(GL_ENOPROCESS, -8, "no such process")                                   \
+    X(GL_ENOMONITOR, -9, "the process publishes no greenlet monitor segment") \
+    X(GL_EPERM, -10, "permission denied")                                     \
+    X(GL_EVERSION, -11, "the monitor segment has another layout version")     \
+    X(GL_ECORRUPT, -12, "the monitor segment is corrupt or truncated")        \
+    X(GL_ETIMEDOUT, -13, "the process did not answer in time")
 
 enum gl_error {
 #define GL_ERROR_ENUM(name, value, message) name = value,
@@ -268,6 +274,78 @@ GL_EXPORT size_t gl_registry_walk(gl_thread_visitor *on_thread,
  * Both are exact: they change only inside switches and kills. */
 GL_EXPORT size_t gl_thread_saved_bytes(void);
 GL_EXPORT size_t gl_process_saved_bytes(void);
+
+/* Runs fn(context) with the registry locked and returns what it returns.
+ * Meanwhile no record is created or freed and no thread retires its
+ * records (thread exit waits), so another thread's suspended greenlet
+ * keeps its heap copy and its thread keeps its stack. It does not stop
+ * that thread from switching: a caller that reads such a greenlet's stack
+ * (inspect/) must also keep its thread from switching by other means (the
+ * CPython binding holds the GIL, without which no greenlet switches). The
+ * lock is recursive; fn may call gl_greenlet_get_info and
+ * gl_registry_walk, but must not create or destroy greenlets. */
+GL_EXPORT int gl_registry_call(int (*fn)(void *context), void *context);
+
+/* ---------------------------------------------------------------- monitor */
+
+/* The monitor segment (src/monitor.c, layout in src/monitor_layout.h):
+ * every process that creates a greenlet publishes the public part of its
+ * records in a memfd named "greenlet-monitor", which tools of the same
+ * user find through /proc. A background thread writes it, and only while
+ * a reader is attached; switches never touch it. GREENLET_MONITOR=0 in the
+ * environment turns it off. A runtime above the engine adds what only it
+ * knows (where each greenlet is, names, full stacks on request) through
+ * these callbacks, which the monitor's thread calls: */
+
+/* Text handed to the monitor, copied at once; need not be terminated. */
+typedef struct gl_monitor_text {
+    const char *text;
+    size_t length;
+} gl_monitor_text;
+
+/* What a runtime says about one greenlet. Zeroed before each call; fields
+ * left empty stay absent. */
+typedef struct gl_monitor_place {
+    gl_monitor_text name;          /* a label, or the kind of greenlet */
+    gl_monitor_text function;      /* where it runs or is suspended */
+    gl_monitor_text file;
+    unsigned line;
+    gl_monitor_text spawn_function; /* where it was created */
+    gl_monitor_text spawn_file;
+    unsigned spawn_line;
+} gl_monitor_place;
+
+typedef struct gl_monitor_runtime {
+    const char *name; /* e.g. "CPython 3.11.2" */
+    /* Brackets each publication and each answer: enter makes the other
+     * callbacks safe to call from the monitor's thread (CPython: takes the
+     * GIL) and returns 0, or nonzero when the runtime is gone (shutting
+     * down): then the engine publishes its own facts only, and leave is
+     * not called. Records copied inside the bracket stay valid in it. */
+    int (*enter)(void *context);
+    void (*leave)(void *context);
+    /* May be NULL. Must not call into the engine except gl_registry_walk,
+     * gl_greenlet_get_info and inspect/'s readers. */
+    void (*describe_greenlet)(const gl_greenlet_info *greenlet,
+                              gl_monitor_place *place, void *context);
+    void (*describe_thread)(const gl_thread_info *thread,
+                            gl_monitor_text *name, void *context);
+    /* Writes the answer to a request for the stacks of greenlet `id`
+     * (kinds: GL_MONITOR_REQUEST_* bits, untrusted) in the line format of
+     * monitor_layout.h into buffer, at most `capacity` bytes, its length in
+     * *size; returns a GL_MONITOR_ANSWER_* status. */
+    int (*answer)(uint64_t id, unsigned kinds, char *buffer, size_t capacity,
+                  size_t *size, void *context);
+    void *context;
+} gl_monitor_runtime;
+
+/* Installs the runtime's callbacks (NULL: none). The struct must stay valid
+ * while installed; install before creating greenlets. */
+GL_EXPORT void gl_monitor_set_runtime(const gl_monitor_runtime *runtime);
+
+/* 1 when this process publishes a segment now, else 0 (turned off, not
+ * started yet because no greenlet was created, or it could not be made). */
+GL_EXPORT int gl_monitor_enabled(void);
 
 /* ------------------------------------------------------------ unwinders */
 

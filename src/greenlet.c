@@ -11,6 +11,7 @@ int gl_create(gl_greenlet **out, gl_run_function *run, void *argument,
 {
     if (!out || !run)
         return GL_EINVAL;
+    gl__monitor_start();
     gl__thread *thread = gl__this_thread();
     if (!thread)
         return GL_ENOMEM;

@@ -8,13 +8,15 @@
  * destruction but never by a switch. What switches change is read under the
  * owning thread's sequence count instead (see engine.h).
  */
+#define _GNU_SOURCE
 #include "engine.h"
 
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
 
-static pthread_mutex_t registry_mutex = PTHREAD_MUTEX_INITIALIZER;
+/* Recursive, so that gl_registry_call's function may walk the registry. */
+static pthread_mutex_t registry_mutex = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 static gl__thread *first_thread;
 static uint64_t next_greenlet_id = 1; /* under the lock; never reused */
 
@@ -30,8 +32,20 @@ void gl__registry_unlock(void)
 
 void gl__registry_reset_lock(void)
 {
-    pthread_mutex_init(&registry_mutex, NULL);
+    pthread_mutexattr_t attributes;
+    pthread_mutexattr_init(&attributes);
+    pthread_mutexattr_settype(&attributes, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&registry_mutex, &attributes);
+    pthread_mutexattr_destroy(&attributes);
     pthread_mutex_lock(&registry_mutex);
+}
+
+int gl_registry_call(int (*fn)(void *context), void *context)
+{
+    gl__registry_lock();
+    int result = fn(context);
+    gl__registry_unlock();
+    return result;
 }
 
 gl__thread *gl__registry_first_thread(void)

@@ -86,6 +86,7 @@ static void after_fork_in_child(void)
         t = next;
     }
     gl__registry_unlock();
+    gl__monitor_after_fork_in_child();
 }
 
 static void create_thread_exit_key(void)

@@ -33,6 +33,11 @@ struct gl_py_impl {
     gl_py_saved_state state;  /* the interpreter state while not running */
     unsigned long thread_ident;
     int is_main;
+    PyObject *name;           /* strong str or NULL: greenlet.inspect.set_name */
+    /* Where it was created, when spawn sites are recorded (labels.c). */
+    PyObject *spawn_function; /* strong str or NULL */
+    PyObject *spawn_file;     /* strong str or NULL */
+    int spawn_line;
 };
 
 /* Flags of gl_message.thrown as this binding uses them. */
@@ -83,6 +88,21 @@ PyObject *gl_py_threads(PyObject *module, PyObject *unused);
  * _read_stack(g, address, size) -> bytes */
 PyObject *gl_py_native_backtrace(PyObject *module, PyObject *greenlet);
 PyObject *gl_py_read_stack(PyObject *module, PyObject *args);
+
+/* labels.c: names and spawn sites */
+/* Records where `greenlet` is being created, if spawn sites are on. */
+void gl_py_record_spawn_site(PyGreenlet *greenlet, PyThreadState *tstate);
+/* Drops the name and spawn site (deallocation). */
+void gl_py_clear_labels(gl_py_impl *impl);
+PyObject *gl_py_set_name(PyObject *module, PyObject *args);
+PyObject *gl_py_labels_of(PyObject *module, PyObject *greenlet);
+PyObject *gl_py_record_spawn_sites(PyObject *module, PyObject *on);
+/* Reads GREENLET_SPAWN_SITES from the environment. */
+void gl_py_labels_init(void);
+
+/* monitor_runtime.c: the CPython part of the monitor segment. 0, or -1
+ * with an exception set. */
+int gl_py_monitor_init(PyObject *module);
 
 /* The trace function set by greenlet.settrace, or NULL (borrowed). */
 PyObject *gl_py_trace_function(void);

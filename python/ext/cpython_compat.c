@@ -238,3 +238,36 @@ void gl_py_state_clear(gl_py_saved_state *state)
     Py_CLEAR(state->exc_value);
     Py_CLEAR(state->context);
 }
+
+static void walk_frames(_PyInterpreterFrame *frame, gl_py_frame_visitor *visit,
+                        void *context)
+{
+    for (; frame; frame = frame->previous) {
+        if (_PyFrame_IsIncomplete(frame))
+            continue; /* not started: no line yet, and not shown by Python */
+        int line = PyCode_Addr2Line(
+            frame->f_code,
+            _PyInterpreterFrame_LASTI(frame) * (int)sizeof(_Py_CODEUNIT));
+        if (visit(frame->f_code, line, context))
+            return;
+    }
+}
+
+void gl_py_state_walk_frames(const gl_py_saved_state *state,
+                             gl_py_frame_visitor *visit, void *context)
+{
+    walk_frames(state->top_frame, visit, context);
+}
+
+void gl_py_thread_walk_frames(unsigned long native_id,
+                              gl_py_frame_visitor *visit, void *context)
+{
+    PyInterpreterState *interpreter = PyInterpreterState_Get();
+    for (PyThreadState *t = PyInterpreterState_ThreadHead(interpreter); t;
+         t = PyThreadState_Next(t)) {
+        if (t->native_thread_id == native_id) {
+            walk_frames(t->cframe->current_frame, visit, context);
+            return;
+        }
+    }
+}

@@ -80,4 +80,17 @@ int gl_py_state_traverse_frames(gl_py_saved_state *state, visitproc visit,
 int gl_py_state_traverse(gl_py_saved_state *state, visitproc visit, void *arg);
 void gl_py_state_clear(gl_py_saved_state *state);
 
+/* Python frames as plain facts, for the monitor (which reads them from
+ * its own thread, holding the GIL, so the frames cannot change): visit()
+ * gets each complete frame's code object (borrowed) and current line,
+ * innermost first, until it returns nonzero. */
+typedef int gl_py_frame_visitor(PyCodeObject *code, int line, void *context);
+/* The frames of a suspended greenlet (its saved state). */
+void gl_py_state_walk_frames(const gl_py_saved_state *state,
+                             gl_py_frame_visitor *visit, void *context);
+/* The frames that the thread with this native id runs now; nothing if no
+ * thread state of the interpreter has that id. */
+void gl_py_thread_walk_frames(unsigned long native_id,
+                              gl_py_frame_visitor *visit, void *context);
+
 #endif /* GL_PY_CPYTHON_COMPAT_H */

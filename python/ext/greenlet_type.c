@@ -42,6 +42,7 @@ static PyObject *greenlet_new(PyTypeObject *type, PyObject *args,
     Py_INCREF(current);
     self->pimpl->parent = current;
     self->pimpl->thread_ident = PyThread_get_thread_ident();
+    gl_py_record_spawn_site(self, PyThreadState_Get());
     return (PyObject *)self;
 }
 
@@ -134,6 +135,7 @@ static void greenlet_dealloc(PyGreenlet *self)
                 gl_destroy(impl->record);
         }
         Py_CLEAR(impl->parent);
+        gl_py_clear_labels(impl);
         PyMem_Free(impl);
         self->pimpl = NULL;
     }

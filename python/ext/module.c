@@ -151,6 +151,12 @@ static PyMethodDef module_methods[] = {
      "_read_stack(g, address, size) -> bytes (for greenlet.inspect)"},
     {"_threads", gl_py_threads, METH_NOARGS,
      "_threads() -> a dict per thread record (for greenlet.inspect)"},
+    {"_set_name", gl_py_set_name, METH_VARARGS,
+     "_set_name(g, name or None) (for greenlet.inspect)"},
+    {"_labels_of", gl_py_labels_of, METH_O,
+     "_labels_of(g) -> (name or None, spawn site dict or None)"},
+    {"_record_spawn_sites", gl_py_record_spawn_sites, METH_O,
+     "_record_spawn_sites(on) -> whether they were recorded before"},
     {"_records", gl_py_records, METH_NOARGS,
      "_records() -> a dict per greenlet record of every thread (for "
      "greenlet.inspect)"},
@@ -197,7 +203,8 @@ PyMODINIT_FUNC PyInit__greenlet(void)
     PyObject *module = PyModule_Create(&module_definition);
     if (!module)
         return NULL;
-    if (add_constants(module) < 0) {
+    gl_py_labels_init();
+    if (add_constants(module) < 0 || gl_py_monitor_init(module) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -1,8 +1,9 @@
 /*
  * native_view.c -- inspect/'s C functions for Python: the native frames of
  * a suspended greenlet (libunwind, reading saved stack bytes from the heap
- * copy), and its stack memory as it sees it. Greenlets of the calling
- * thread only, for now: inspect/ refuses others.
+ * copy), and its stack memory as it sees it. Greenlets of any thread: the
+ * GIL, which we hold, keeps their threads from switching meanwhile, which
+ * is what inspect/ asks of callers for other threads' greenlets.
  */
 #include "binding.h"
 #include "glinspect.h"
@@ -11,10 +12,7 @@
 
 static PyObject *raise_inspect_error(int code)
 {
-    if (code == GL_EWRONGTHREAD)
-        PyErr_SetString(PyExc_ValueError,
-                        "the greenlet belongs to another thread");
-    else if (code == GL_EINVAL)
+    if (code == GL_EINVAL)
         PyErr_SetString(PyExc_ValueError,
                         "the greenlet is not suspended, or the range is "
                         "outside its stack");

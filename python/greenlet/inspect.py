@@ -19,27 +19,39 @@ native_backtrace(g) walks the C frames of a suspended greenlet with
 libunwind, reading the part of its stack that is saved on the heap from the
 heap copy; read_stack(g, address, size) reads its stack as it sees it; and
 owner(address) tells which greenlets' stacks hold an address, and whether
-the bytes there are live or saved. These three take greenlets of the
-calling thread (native_backtrace and read_stack raise ValueError for
-others).
+the bytes there are live or saved. They take greenlets of any thread:
+holding the GIL, as they do, keeps every other thread from switching.
+
+Processes publish their greenlets for tools outside them (gltop, and
+`python -m greenlet.inspect PID`) in the monitor segment; set_name() and
+record_spawn_sites() add to what those tools show.
 """
 
 import json
 import sys
 import threading
-import weakref
 
-from ._greenlet import _native_backtrace, _read_stack, _records, _threads
+from ._greenlet import (_labels_of, _native_backtrace, _read_stack,
+                        _record_spawn_sites, _records, _set_name, _threads)
 
-__all__ = ["snapshot", "threads", "set_name", "format_tree", "to_json",
+__all__ = ["snapshot", "threads", "set_name", "record_spawn_sites",
+           "format_tree", "to_json",
            "native_backtrace", "read_stack", "owner", "report"]
 
-_names = weakref.WeakKeyDictionary()
-
-
 def set_name(greenlet, name):
-    """Label a greenlet in snapshots (its repr is used otherwise)."""
-    _names[greenlet] = str(name)
+    """Label a greenlet in snapshots and in the monitor segment (its repr,
+    or its type's name outside the process, is used otherwise). None
+    removes the label."""
+    _set_name(greenlet, None if name is None else str(name))
+
+
+def record_spawn_sites(on=True):
+    """Record, from now on, where each new greenlet is created (function,
+    file and line of the innermost Python frame); snapshots and the
+    monitor segment show it as the spawn site. Costs a little per
+    creation, so it is off unless turned on here or by GREENLET_SPAWN_SITES=1
+    in the environment. Returns whether it was on."""
+    return _record_spawn_sites(bool(on))
 
 
 _OWN_FILES = {__file__, __file__.replace("inspect.py", "_inspect_command.py")}
@@ -71,10 +83,12 @@ def _describe(record, threads):
     name_of_thread, running_frame = threads.get(record["thread_native_id"],
                                                 (None, None))
     record["thread_name"] = name_of_thread
+    label, record["spawn_site"] = (_labels_of(greenlet) if greenlet is not None
+                                   else (None, None))
     if greenlet is None:
         record["name"] = "greenlet #%d" % record["id"]
-    elif greenlet in _names:
-        record["name"] = _names[greenlet]
+    elif label is not None:
+        record["name"] = label
     elif record["main"]:
         record["name"] = "main greenlet"
     else:
@@ -155,11 +169,11 @@ def to_json(records=None, **dumps_options):
 
 
 def native_backtrace(greenlet):
-    """The C frames of a suspended greenlet of this thread, innermost first:
-    dicts with ip, function, offset (from the function's start) and object
-    (the shared object's path). Raises ValueError if it is not suspended
-    or belongs to another thread, RuntimeError if the walk did not reach
-    the greenlet's root frame."""
+    """The C frames of a suspended greenlet (of any thread), innermost
+    first: dicts with ip, function, offset (from the function's start) and
+    object (the shared object's path). Raises ValueError if it is not
+    suspended, RuntimeError if the walk did not reach the greenlet's root
+    frame."""
     frames, reached_root = _native_backtrace(greenlet)
     if not reached_root:
         raise RuntimeError("the unwinder stopped before the greenlet's root "
@@ -168,8 +182,8 @@ def native_backtrace(greenlet):
 
 
 def read_stack(greenlet, address, size):
-    """`size` bytes at `address` as a suspended greenlet of this thread sees
-    them: saved bytes from its heap copy, the rest from the thread's stack.
+    """`size` bytes at `address` as a suspended greenlet (of any thread)
+    sees them: saved bytes from its heap copy, the rest from the thread's stack.
     The range must lie within the greenlet's stack (ValueError)."""
     return _read_stack(greenlet, address, size)
 
@@ -234,7 +248,7 @@ def report(records=None, thread_records=None):
                         ", exited" if t["exited"] else "", t["saved_bytes"],
                         t["saved_bytes_peak"], t["switches"]))
     lines += ["", format_tree(records), "", "stacks:"]
-    natives = _native_stacks_of_this_thread()
+    natives = _native_stacks()
     for record in records:
         if record["state"] == "dead":
             continue
@@ -249,8 +263,8 @@ def report(records=None, thread_records=None):
     return "\n".join(lines)
 
 
-def _native_stacks_of_this_thread():
-    """Native frames of this thread's suspended greenlets, by record id."""
+def _native_stacks():
+    """Native frames of the suspended greenlets, by record id."""
     stacks = {}
     for record in _records():
         greenlet = record["greenlet"]
@@ -259,7 +273,7 @@ def _native_stacks_of_this_thread():
         try:
             stacks[record["id"]] = native_backtrace(greenlet)
         except (ValueError, RuntimeError):
-            pass  # another thread's, or a walk that stopped early
+            pass  # a main greenlet, or a walk that stopped early
     return stacks
 
 
