@@ -91,7 +91,10 @@ typedef struct gl_monitor_snapshot {
  * magic, version, sizes, offsets, counts, string references, states.
  * Errors: GL_ENOMONITOR (no magic: not a monitor segment), GL_EVERSION,
  * GL_ECORRUPT (also for a publication caught while being written, whose
- * sequence is odd), GL_ENOMEM. Pure: the fuzz target drives it. */
+ * sequence is odd), GL_ENOMEM, GL_EINVAL (out NULL, or image NULL with a
+ * size). Pure: the fuzz target drives it. Records larger than version 1's
+ * are read by their known prefix; strings of all records together may
+ * take at most GL_MONITOR_MAX_SEGMENT_BYTES (else GL_ECORRUPT). */
 GL_EXPORT int gl_monitor_parse(const void *image, size_t size,
                                gl_monitor_snapshot **out);
 GL_EXPORT void gl_monitor_snapshot_free(gl_monitor_snapshot *snapshot);
@@ -99,7 +102,8 @@ GL_EXPORT void gl_monitor_snapshot_free(gl_monitor_snapshot *snapshot);
 /* The pids of the processes whose segments this process can see, in
  * increasing order: at most `capacity` of them in `pids`, and how many
  * there are in *count (which may exceed capacity). Processes that we may
- * not look into are left out. Errors: GL_ENOMEM. */
+ * not look into are left out. Errors: GL_ENOMEM, GL_EINVAL (count NULL,
+ * or pids NULL with a capacity). */
 GL_EXPORT int gl_monitor_find_processes(int64_t *pids, size_t capacity,
                                         size_t *count);
 
@@ -114,7 +118,9 @@ GL_EXPORT void gl_monitor_close(gl_monitor_reader *reader);
 
 /* Attaches: tells the process a reader is looking (heartbeat and wake),
  * which makes it publish now and then every GL_MONITOR_REFRESH_MS while
- * readers keep attaching at least every GL_MONITOR_READER_TIMEOUT_MS. */
+ * readers keep attaching at least every GL_MONITOR_READER_TIMEOUT_MS.
+ * Errors: GL_EPERM (the segment could be opened read-only only),
+ * GL_ENOPROCESS, GL_ECORRUPT (the file is shorter than a header). */
 GL_EXPORT int gl_monitor_attach(gl_monitor_reader *reader);
 
 /* Copies the segment and parses it (gl_monitor_parse), retrying while the
@@ -123,15 +129,18 @@ GL_EXPORT int gl_monitor_attach(gl_monitor_reader *reader);
  * the attach; if none comes, returns the last one and GL_ETIMEDOUT in
  * *freshness (0 when fresh; `freshness` may be NULL). Errors: those of
  * gl_monitor_parse, GL_ENOPROCESS (the process is gone), GL_ETIMEDOUT (no
- * whole publication at all within the time). */
+ * whole publication at all within the time). A reader that may not
+ * attach (read-only) still waits: other readers may make it publish. */
 GL_EXPORT int gl_monitor_read(gl_monitor_reader *reader, int fresh_within_ms,
                               int *freshness, gl_monitor_snapshot **out);
 
 /* Asks for the stacks of one greenlet (GL_MONITOR_REQUEST_* kinds) and
  * waits up to timeout_ms for the answer. On success *text (free() it) is
  * the answer text, NUL-terminated, of *size bytes, in the line format of
- * monitor_layout.h, and *status the answer's status. Errors: GL_EINVAL,
- * GL_ETIMEDOUT, GL_ENOPROCESS, GL_ECORRUPT, GL_ENOMEM. */
+ * monitor_layout.h (control characters but tab and newline replaced by
+ * '?'), and *status the answer's status. Errors: GL_EINVAL (kinds 0 or
+ * unknown, timeout_ms <= 0), GL_ETIMEDOUT, GL_ENOPROCESS, GL_ECORRUPT,
+ * GL_ENOMEM, GL_EPERM (as gl_monitor_attach). */
 GL_EXPORT int gl_monitor_request(gl_monitor_reader *reader,
                                  uint64_t greenlet_id, unsigned kinds,
                                  int timeout_ms, char **text, size_t *size,

@@ -228,15 +228,21 @@ static void *monitor_main(void *unused)
         gl_monitor_header *header = segment.header; /* moves as it grows */
         uint32_t seen = __atomic_load_n(&header->wake, __ATOMIC_ACQUIRE);
         uint64_t now = gl__monitor_clock_ns();
-        int attached = reader_attached(header, now);
-        if (attached && now - last_publication >= MIN_PUBLISH_INTERVAL_NS) {
-            gl__monitor_publish(&segment, atomic_load(&installed_runtime));
-            last_publication = now;
+        uint64_t timeout = 0; /* no reader: sleep until one wakes us */
+        if (reader_attached(header, now)) {
+            uint64_t since = now - last_publication;
+            timeout = (uint64_t)GL_MONITOR_REFRESH_MS * 1000000u;
+            if (since >= MIN_PUBLISH_INTERVAL_NS) {
+                gl__monitor_publish(&segment, atomic_load(&installed_runtime));
+                last_publication = now;
+            } else {
+                /* Woken too soon after the last one: publish as soon as
+                 * the interval allows, not a whole refresh period later. */
+                timeout = MIN_PUBLISH_INTERVAL_NS - since;
+            }
         }
         answer_request(&segment, &last_ticket);
-        header = segment.header;
-        uint64_t refresh = (uint64_t)GL_MONITOR_REFRESH_MS * 1000000u;
-        wait_for_wake(header, seen, attached ? refresh : 0);
+        wait_for_wake(segment.header, seen, timeout);
         rest(WAKE_REST_NS);
     }
     return NULL;

@@ -83,6 +83,7 @@ void gl_py_release_deferred(void);
 /* records.c: greenlet._greenlet._records(), _threads() */
 PyObject *gl_py_records(PyObject *module, PyObject *unused);
 PyObject *gl_py_threads(PyObject *module, PyObject *unused);
+PyObject *gl_py_thread_idents(PyObject *module, PyObject *unused);
 
 /* native_view.c: _native_backtrace(g) -> (frames, reached_root),
  * _read_stack(g, address, size) -> bytes */
@@ -103,6 +104,12 @@ void gl_py_labels_init(void);
 /* monitor_runtime.c: the CPython part of the monitor segment. 0, or -1
  * with an exception set. */
 int gl_py_monitor_init(PyObject *module);
+
+/* monitor_client.c: reading other processes' segments */
+int gl_py_monitor_client_init(PyObject *module);
+PyObject *gl_py_monitor_processes(PyObject *module, PyObject *unused);
+PyObject *gl_py_monitor_read(PyObject *module, PyObject *args);
+PyObject *gl_py_monitor_request(PyObject *module, PyObject *args);
 
 /* The trace function set by greenlet.settrace, or NULL (borrowed). */
 PyObject *gl_py_trace_function(void);

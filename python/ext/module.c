@@ -157,6 +157,14 @@ static PyMethodDef module_methods[] = {
      "_labels_of(g) -> (name or None, spawn site dict or None)"},
     {"_record_spawn_sites", gl_py_record_spawn_sites, METH_O,
      "_record_spawn_sites(on) -> whether they were recorded before"},
+    {"_monitor_processes", gl_py_monitor_processes, METH_NOARGS,
+     "_monitor_processes() -> pids of processes that publish a segment"},
+    {"_monitor_read", gl_py_monitor_read, METH_VARARGS,
+     "_monitor_read(pid, fresh_within_ms) -> a process's publication"},
+    {"_monitor_request", gl_py_monitor_request, METH_VARARGS,
+     "_monitor_request(pid, id, kinds, timeout_ms) -> (status, text)"},
+    {"_thread_idents", gl_py_thread_idents, METH_NOARGS,
+     "_thread_idents() -> {native id: threading ident} of every thread"},
     {"_records", gl_py_records, METH_NOARGS,
      "_records() -> a dict per greenlet record of every thread (for "
      "greenlet.inspect)"},
@@ -204,7 +212,8 @@ PyMODINIT_FUNC PyInit__greenlet(void)
     if (!module)
         return NULL;
     gl_py_labels_init();
-    if (add_constants(module) < 0 || gl_py_monitor_init(module) < 0) {
+    if (add_constants(module) < 0 || gl_py_monitor_init(module) < 0 ||
+        gl_py_monitor_client_init(module) < 0) {
         Py_DECREF(module);
         return NULL;
     }

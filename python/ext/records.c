@@ -3,7 +3,10 @@
  * _records() returns one dict per greenlet record of every thread, as the
  * engine's registry walk copies them, with the greenlet object where one
  * exists; _threads() one dict per thread record (switches, heap-held
- * bytes and their peak). greenlet.inspect builds its snapshots on them.
+ * bytes and their peak); _thread_idents() maps the native id of each
+ * thread of the interpreter to its threading ident, for threads that the
+ * threading module does not list (thread pools that start their own).
+ * greenlet.inspect builds its snapshots on them.
  */
 #include "binding.h"
 
@@ -129,4 +132,22 @@ PyObject *gl_py_threads(PyObject *module, PyObject *unused)
     }
     PyMem_RawFree(c.items);
     return list;
+}
+
+PyObject *gl_py_thread_idents(PyObject *module, PyObject *unused)
+{
+    (void)module;
+    (void)unused;
+    PyObject *idents = PyDict_New();
+    PyInterpreterState *interpreter = PyInterpreterState_Get();
+    for (PyThreadState *t = PyInterpreterState_ThreadHead(interpreter);
+         idents && t; t = PyThreadState_Next(t)) {
+        PyObject *native = PyLong_FromUnsignedLong(t->native_thread_id);
+        PyObject *ident = PyLong_FromUnsignedLong(t->thread_id);
+        if (!native || !ident || PyDict_SetItem(idents, native, ident) < 0)
+            Py_CLEAR(idents);
+        Py_XDECREF(native);
+        Py_XDECREF(ident);
+    }
+    return idents;
 }

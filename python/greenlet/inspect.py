@@ -32,7 +32,8 @@ import sys
 import threading
 
 from ._greenlet import (_labels_of, _native_backtrace, _read_stack,
-                        _record_spawn_sites, _records, _set_name, _threads)
+                        _record_spawn_sites, _records, _set_name,
+                        _thread_idents, _threads)
 
 __all__ = ["snapshot", "threads", "set_name", "record_spawn_sites",
            "format_tree", "to_json",
@@ -72,17 +73,21 @@ def _frames_of(frame, limit=200):
 
 
 def _running_frames_by_native_id():
-    """The frames that each thread runs now, by the thread's native id."""
+    """(name, the frame it runs now) of each thread, by its native id; the
+    name is None for threads that the threading module does not list."""
     current = sys._current_frames()
-    return {thread.native_id: (thread.name, current.get(thread.ident))
-            for thread in threading.enumerate()}
+    names = {thread.ident: thread.name for thread in threading.enumerate()}
+    return {native_id: (names.get(ident), current.get(ident))
+            for native_id, ident in _thread_idents().items()}
 
 
 def _describe(record, threads):
     greenlet = record.pop("greenlet")
     name_of_thread, running_frame = threads.get(record["thread_native_id"],
                                                 (None, None))
-    record["thread_name"] = name_of_thread
+    if record["thread_native_id"] in threads and name_of_thread is None:
+        name_of_thread = "unnamed"  # alive, but threading does not list it
+    record["thread_name"] = name_of_thread  # None: the thread has exited
     label, record["spawn_site"] = (_labels_of(greenlet) if greenlet is not None
                                    else (None, None))
     if greenlet is None:
@@ -137,6 +142,20 @@ def format_tree(records=None):
     """A snapshot as text: per thread, each greenlet under its parent."""
     if records is None:
         records = snapshot()
+
+    def heading(thread, first_root):
+        return "thread %d (%s, native id %d)" % (
+            thread, first_root["thread_name"] or "exited",
+            first_root["thread_native_id"])
+    return "\n".join(_tree_lines(records, heading, _where))
+
+
+def _tree_lines(records, heading, where):
+    """Lines of a tree of greenlet records (dicts with id, parent_id,
+    thread, state, name, saved_bytes): per thread, heading(thread, first
+    root record), then each greenlet under its parent, with where(record)
+    at the end of its line. Shared with the command's view of other
+    processes."""
     by_id = {record["id"]: record for record in records}
     children = {}
     for record in records:
@@ -146,20 +165,20 @@ def format_tree(records=None):
     def show(record, depth):
         lines.append("%s#%d %s  %s  heap %d B%s" % (
             "  " * depth, record["id"], record["state"], record["name"],
-            record["saved_bytes"], _where(record)))
+            record["saved_bytes"], where(record)))
         for child in sorted(children.get(record["id"], []),
                             key=lambda r: r["id"]):
             show(child, depth + 1)
 
     roots = [r for r in records if r["parent_id"] not in by_id]
     for thread in sorted({r["thread"] for r in roots}):
-        first = next(r for r in roots if r["thread"] == thread)
-        lines.append("thread %d (%s, native id %d)" % (
-            thread, first["thread_name"] or "exited", first["thread_native_id"]))
+        first = min((r for r in roots if r["thread"] == thread),
+                    key=lambda r: r["id"])
+        lines.append(heading(thread, first))
         for root in sorted((r for r in roots if r["thread"] == thread),
                            key=lambda r: r["id"]):
             show(root, 1)
-    return "\n".join(lines)
+    return lines
 
 
 def to_json(records=None, **dumps_options):

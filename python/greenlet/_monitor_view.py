@@ -1,0 +1,166 @@
+"""Other processes' greenlets, read from their monitor segments: the data
+and the text behind `python -m greenlet.inspect` and its PID argument.
+
+read_process(pid) returns what the process published, as plain data;
+stacks_of(pid, ids) asks it for the full stacks of some greenlets. Both
+raise MonitorError (from greenlet._greenlet), whose args[0] names what went
+wrong: GL_ENOPROCESS, GL_ENOMONITOR, GL_EPERM, GL_EVERSION, GL_ECORRUPT,
+GL_ETIMEDOUT. The process does the work (it publishes when a reader
+attaches, and answers requests): nothing here stops or traces it.
+"""
+import os
+
+from ._greenlet import (MonitorError, _MONITOR_ANSWER_NO_SUCH_GREENLET,
+                        _MONITOR_ANSWER_OK, _MONITOR_ANSWER_TRUNCATED,
+                        _MONITOR_ANSWER_UNAVAILABLE, _MONITOR_NATIVE_STACK,
+                        _MONITOR_PYTHON_STACK, _monitor_processes,
+                        _monitor_read, _monitor_request)
+from .inspect import _tree_lines
+
+__all__ = ["MonitorError", "processes", "read_process", "stacks_of",
+           "format_process", "format_listing", "format_stacks"]
+
+ANSWER_STATUS = {
+    _MONITOR_ANSWER_OK: "ok",
+    _MONITOR_ANSWER_NO_SUCH_GREENLET: "the process has no such greenlet now",
+    _MONITOR_ANSWER_UNAVAILABLE: "the process cannot answer (no runtime, "
+                                 "or it is exiting)",
+    _MONITOR_ANSWER_TRUNCATED: "the answer was cut short"}
+
+
+def processes():
+    """Pids of the processes on this machine whose segments we may read,
+    without our own."""
+    return [pid for pid in _monitor_processes() if pid != os.getpid()]
+
+
+def command_line(pid):
+    """The process's command line, or "?" if it cannot be read."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as stream:
+            words = stream.read().split(b"\0")
+    except OSError:
+        return "?"
+    return " ".join(w.decode("utf-8", "replace") for w in words if w) or "?"
+
+
+def read_process(pid, timeout=2.0):
+    """The publication of process `pid` as a dict: pid, runtime, fresh
+    (False when the process did not publish within `timeout` seconds and
+    this is an older publication), saved_bytes, threads and greenlets
+    (lists of dicts; a greenlet's where and spawn_site are dicts with
+    function, file and line, or None)."""
+    return _monitor_read(pid, max(1, int(timeout * 1000)))
+
+
+def _parse_answer(text):
+    stack = {"python": [], "native": [], "notes": []}
+    for line in text.splitlines():
+        fields = line.split("\t")
+        if fields[0] == "python" and len(fields) == 4:
+            stack["python"].append({"function": fields[1], "file": fields[2],
+                                    "line": _number(fields[3], 10)})
+        elif fields[0] == "native" and len(fields) == 5:
+            stack["native"].append({"function": fields[1],
+                                    "offset": _number(fields[2], 16),
+                                    "object": fields[3],
+                                    "ip": _number(fields[4], 16)})
+        elif fields[0] == "note" and len(fields) >= 2:
+            stack["notes"].append("\t".join(fields[1:]))
+    return stack
+
+
+def _number(text, base):
+    try:
+        return int(text, base)
+    except ValueError:
+        return None  # the text comes from another process: never trust it
+
+
+def stacks_of(pid, ids, timeout=2.0):
+    """{id: {"python": [...], "native": [...], "notes": [...]}} for each
+    greenlet id, asked of process `pid` one at a time. Frames are innermost
+    first; a greenlet the process no longer has gets a note."""
+    stacks = {}
+    for greenlet_id in ids:
+        status, text = _monitor_request(pid, greenlet_id,
+                                        _MONITOR_PYTHON_STACK
+                                        | _MONITOR_NATIVE_STACK,
+                                        max(1, int(timeout * 1000)))
+        stack = _parse_answer(text)
+        if status != _MONITOR_ANSWER_OK:
+            stack["notes"].append(ANSWER_STATUS.get(status, "status %d"
+                                                    % status))
+        stacks[greenlet_id] = stack
+    return stacks
+
+
+def _where(record):
+    where = record["where"]
+    if not where:
+        return ""
+    return "  at %s (%s:%d)" % (where["function"], where["file"],
+                                where["line"])
+
+
+def format_process(snapshot):
+    """A process's publication as text: a summary line, then per thread
+    each greenlet under its parent (id, state, name, heap-held bytes,
+    where it is)."""
+    threads = {t["thread"]: t for t in snapshot["threads"]}
+    alive = [g for g in snapshot["greenlets"] if g["state"] != "dead"]
+    lines = ["pid %d  %s  %d threads, %d greenlets alive, heap-held stack "
+             "bytes %d%s" % (snapshot["pid"], snapshot["runtime"],
+                             sum(not t["exited"] for t in threads.values()),
+                             len(alive), snapshot["saved_bytes"],
+                             "" if snapshot["fresh"] else
+                             "  (stale: the process did not publish in time)")]
+
+    def heading(thread, first_root):
+        t = threads.get(thread)
+        if t is None:
+            return "thread %d" % thread
+        return "thread %d (%s, native id %d): %d switches, heap %d B" % (
+            thread, t["name"] or ("exited" if t["exited"] else "unnamed"),
+            t["native_id"], t["switches"], t["saved_bytes"])
+    return "\n".join(lines + _tree_lines(snapshot["greenlets"], heading,
+                                         _where))
+
+
+def format_stacks(snapshot, stacks):
+    """The stacks that stacks_of() returned, as text, in tree order."""
+    lines = ["stacks:"]
+    for record in sorted(snapshot["greenlets"], key=lambda r: r["id"]):
+        stack = stacks.get(record["id"])
+        if stack is None:
+            continue
+        lines.append("  #%d %s (%s)" % (record["id"], record["name"],
+                                        record["state"]))
+        for frame in stack["python"]:
+            lines.append("    %s (%s:%s)" % (frame["function"], frame["file"],
+                                            frame["line"]))
+        for frame in stack["native"]:
+            lines.append("    [native] %s+%#x (%s)" % (
+                frame["function"], frame["offset"] or 0, frame["object"]))
+        for note in stack["notes"]:
+            lines.append("    (%s)" % note)
+    return "\n".join(lines)
+
+
+def format_listing(rows):
+    """Rows of (pid, snapshot or MonitorError) as a table."""
+    lines = ["%7s %7s %9s %12s  %-16s %s" % ("PID", "THREADS", "GREENLETS",
+                                             "HEAP BYTES", "RUNTIME",
+                                             "COMMAND")]
+    for pid, found in rows:
+        command = command_line(pid)
+        if isinstance(found, MonitorError):
+            lines.append("%7d %7s %9s %12s  %-16s %s  [%s]" % (
+                pid, "?", "?", "?", "?", command, found.args[0]))
+            continue
+        threads = sum(not t["exited"] for t in found["threads"])
+        alive = sum(g["state"] != "dead" for g in found["greenlets"])
+        lines.append("%7d %7d %9d %12d  %-16s %s" % (
+            pid, threads, alive, found["saved_bytes"], found["runtime"],
+            command))
+    return "\n".join(lines)
