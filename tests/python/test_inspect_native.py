@@ -65,3 +65,37 @@ def test_read_stack_and_owner_of_a_suspended_greenlets_stack():
         next(o for o in owners if o["id"] == record["id"]).items()
     assert inspect.owner(0) == []
     g.switch()
+
+
+def test_native_backtrace_and_read_stack_of_another_threads_greenlet():
+    """Holding the GIL keeps the other thread from switching, so its
+    suspended greenlets can be walked and read from here."""
+    import threading
+    ready, done = threading.Event(), threading.Event()
+    parked = []
+
+    def worker():
+        here = getcurrent()
+        g = greenlet(lambda: here.switch())
+        g.switch()
+        parked.append(g)
+        ready.set()
+        done.wait(10)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    assert ready.wait(10)
+    try:
+        g, = parked
+        names = [f["function"] for f in inspect.native_backtrace(g)]
+        assert names[0] == "gl__stack_switch"
+        assert names[-1] == "gl__greenlet_trampoline"
+        record = next(r for r in inspect.snapshot()
+                      if r["state"] == "suspended" and
+                      r["thread_native_id"] == thread.native_id)
+        data = inspect.read_stack(g, record["stack_pointer"],
+                                  record["saved_bytes"])
+        assert len(data) == record["saved_bytes"] > 0
+    finally:
+        done.set()
+        thread.join()

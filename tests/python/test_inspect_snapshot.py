@@ -110,3 +110,27 @@ def test_tree_and_json_render_the_same_snapshot():
     assert [r["id"] for r in decoded] == [r["id"] for r in records]
     for g in (first, second, grandchild):
         g.throw()
+
+
+def spawned_here():
+    return greenlet(waiting_in_alpha)
+
+
+def test_spawn_sites_when_recorded():
+    before = inspect.record_spawn_sites(True)
+    try:
+        recorded = spawned_here()
+    finally:
+        inspect.record_spawn_sites(before)
+    unrecorded = spawned_here()
+    recorded.switch(getcurrent())
+    unrecorded.switch(getcurrent())
+    records = {r["id"]: r for r in inspect.snapshot()}
+    sites = [r["spawn_site"] for r in records.values()
+             if r["spawn_site"] and r["spawn_site"]["function"] ==
+             "spawned_here"]
+    assert len(sites) == 1
+    assert sites[0]["file"] == __file__
+    assert sites[0]["line"] == spawned_here.__code__.co_firstlineno + 1
+    for g in (recorded, unrecorded):
+        g.throw()

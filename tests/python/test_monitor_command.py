@@ -314,3 +314,17 @@ def test_help_and_bad_arguments():
     assert inspect_command("notapid").returncode == 2
     assert inspect_command("--stacks").returncode == 2
     assert inspect_command("0").returncode == 2
+
+
+def test_spawn_sites_are_published_when_recorded():
+    workload = Workload("plain",
+                        environment=dict(ENVIRONMENT, GREENLET_SPAWN_SITES="1"))
+    try:
+        published = read_json(workload.pid)
+    finally:
+        workload.close()
+    by_name = {g["name"]: g for g in published["greenlets"]}
+    site = by_name["first-worker"]["spawn_site"]
+    assert site["function"] == "build_plain" and site["file"] == WORKLOAD
+    assert by_name["nested"]["spawn_site"]["function"] == "worker_with_child"
+    assert by_name["main greenlet"]["spawn_site"] is None
