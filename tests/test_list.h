@@ -78,6 +78,7 @@ TEST_DECLARE(monitor_request_times_out_without_an_answer)
 /* test_monitor_writer.c */
 #ifdef GL_TEST_HAVE_INSPECT
 TEST_DECLARE(monitor_segment_holds_what_the_registry_holds)
+TEST_DECLARE(monitor_fresh_reads_follow_the_switches)
 TEST_DECLARE(monitor_segment_grows_with_ten_thousand_greenlets)
 TEST_DECLARE(monitor_runtime_describes_greenlets_and_answers_requests)
 TEST_DECLARE(monitor_without_a_runtime_answers_unavailable)

@@ -107,6 +107,31 @@ TEST(monitor_segment_holds_what_the_registry_holds)
     gl_monitor_snapshot_free(s);
 }
 
+/* A reader that keeps attaching sees every change: each fresh read is a
+ * publication made after it asked. */
+TEST(monitor_fresh_reads_follow_the_switches)
+{
+    gl_greenlet *parked[2];
+    park_greenlets(parked, 2);
+    gl_monitor_reader *reader;
+    CHECK_OK(gl_monitor_open(&reader, getpid()));
+    for (int round = 1; round <= 5; round++) {
+        for (int i = 0; i < round; i++)
+            CHECK_OK(gl_switch(parked[1], (gl_message){NULL, 0}, NULL));
+        gl_monitor_snapshot *s;
+        int freshness = -1;
+        CHECK_OK(gl_monitor_read(reader, 5000, &freshness, &s));
+        CHECK_EQ(freshness, 0);
+        gl_greenlet_info info;
+        gl_greenlet_get_info(parked[1], &info);
+        CHECK_EQ(find(s, gl_id(parked[1]))->switches, info.switches);
+        CHECK_EQ(find(s, gl_id(parked[0]))->switches, 1);
+        CHECK_EQ(s->threads[0].switches, 4 + round * (round + 1));
+        gl_monitor_snapshot_free(s);
+    }
+    gl_monitor_close(reader);
+}
+
 TEST(monitor_segment_grows_with_ten_thousand_greenlets)
 {
     enum { COUNT = 10000 };
