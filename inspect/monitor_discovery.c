@@ -56,8 +56,7 @@ static int fd_is_segment(int fd_directory, const char *name)
            memcmp(link, GL__MONITOR_FD_LINK, (size_t)length) == 0;
 }
 
-/* Error of opening a /proc directory, in GL_E terms. */
-static int proc_error(int error)
+int gl__monitor_open_error(int error, int otherwise)
 {
     switch (error) {
     case EACCES:
@@ -68,8 +67,15 @@ static int proc_error(int error)
     case ENFILE:
         return GL_ENOMEM;
     default:
-        return GL_ENOPROCESS; /* ENOENT, ESRCH: gone, or never was */
+        return otherwise;
     }
+}
+
+/* Error of opening a /proc directory, in GL_E terms. */
+static int proc_error(int error)
+{
+    /* ENOENT, ESRCH: gone, or never was */
+    return gl__monitor_open_error(error, GL_ENOPROCESS);
 }
 
 /* Finds the lowest fd of a segment in the fd directory `directory` (which

@@ -35,6 +35,10 @@ GL_HIDDEN int gl__monitor_check_header(const void *image, size_t size,
  * memory or of file descriptors). */
 GL_HIDDEN int gl__monitor_locate(int64_t pid, int *fd_number);
 
+/* An errno of open() or opendir() under /proc in GL_E terms: GL_EPERM,
+ * GL_ENOMEM, or `otherwise` for the rest (the thing is not there). */
+GL_HIDDEN int gl__monitor_open_error(int error, int otherwise);
+
 /* 1 if /proc/PID exists, else 0. Tells "the process has gone" from "it
  * has no segment" after a lookup came up empty. */
 GL_HIDDEN int gl__monitor_process_listed(int64_t pid);

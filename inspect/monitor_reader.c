@@ -192,20 +192,10 @@ static int open_segment(gl_monitor_reader *reader)
     reader->writable = reader->segment >= 0;
     if (reader->segment < 0 && (errno == EACCES || errno == EPERM))
         reader->segment = open(path, O_RDONLY | O_CLOEXEC);
-    if (reader->segment < 0) {
-        switch (errno) {
-        case EACCES:
-        case EPERM:
-            return GL_EPERM;
-        case ENOMEM:
-        case EMFILE:
-        case ENFILE:
-            return GL_ENOMEM;
-        default: /* the fd, or the whole process, went away meanwhile */
-            return gl__monitor_process_listed(reader->pid) ? GL_ENOMONITOR
-                                                           : GL_ENOPROCESS;
-        }
-    }
+    if (reader->segment < 0) /* else the fd, or the process, went away */
+        return gl__monitor_open_error(
+            errno, gl__monitor_process_listed(reader->pid) ? GL_ENOMONITOR
+                                                           : GL_ENOPROCESS);
     if (!is_segment_file(reader->segment))
         return GL_ENOMONITOR;
     /* Alive now, so the fds we looked at were those of the process whose

@@ -63,6 +63,15 @@ static gl_monitor_header header_of(const unsigned char *image)
         memcpy((image), &set_header_, sizeof set_header_);                    \
     } while (0)
 
+/* Sets one header field of `image` (of `size` bytes) to `value`, checks
+ * that the image no longer parses, and puts the header back from `good`. */
+#define EXPECT_CORRUPT(field, value)                                          \
+    do {                                                                      \
+        SET_FIELD(image, field, value);                                       \
+        CHECK_EQ(parse_code(image, size), GL_ECORRUPT);                       \
+        memcpy(image, &good, sizeof good);                                    \
+    } while (0)
+
 static size_t greenlet_at(const unsigned char *image, uint32_t index)
 {
     gl_monitor_header header = header_of(image);
@@ -365,12 +374,6 @@ TEST(monitor_parse_refuses_impossible_sizes)
     size_t size;
     unsigned char *image = build(&usual_shape, &size);
     gl_monitor_header good = header_of(image);
-#define EXPECT_CORRUPT(field, value)                                          \
-    do {                                                                      \
-        SET_FIELD(image, field, value);                                       \
-        CHECK_EQ(parse_code(image, size), GL_ECORRUPT);                       \
-        memcpy(image, &good, sizeof good);                                    \
-    } while (0)
     EXPECT_CORRUPT(header_size, sizeof(gl_monitor_header) - 1);
     EXPECT_CORRUPT(header_size, 0);
     EXPECT_CORRUPT(header_size, good.segment_size + 1);
@@ -386,7 +389,6 @@ TEST(monitor_parse_refuses_impossible_sizes)
     /* Records as long as the whole segment cannot be strided through. */
     EXPECT_CORRUPT(thread_record_size, UINT32_MAX);
     EXPECT_CORRUPT(greenlet_record_size, (uint32_t)size);
-#undef EXPECT_CORRUPT
     CHECK_EQ(parse_code(image, size), 0);
     free(image);
 }
@@ -396,12 +398,6 @@ TEST(monitor_parse_refuses_arrays_outside_the_segment)
     size_t size;
     unsigned char *image = build(&usual_shape, &size);
     gl_monitor_header good = header_of(image);
-#define EXPECT_CORRUPT(field, value)                                          \
-    do {                                                                      \
-        SET_FIELD(image, field, value);                                       \
-        CHECK_EQ(parse_code(image, size), GL_ECORRUPT);                       \
-        memcpy(image, &good, sizeof good);                                    \
-    } while (0)
     /* Inside the header, partly past the end, wholly past it, and at
      * offsets where offset + count * size wraps around. */
     EXPECT_CORRUPT(threads_offset, 0);
@@ -425,7 +421,6 @@ TEST(monitor_parse_refuses_arrays_outside_the_segment)
     EXPECT_CORRUPT(thread_count, good.segment_size / 72 + 1);
     EXPECT_CORRUPT(greenlet_count, UINT32_MAX);
     EXPECT_CORRUPT(greenlet_count, good.segment_size / 136 + 1);
-#undef EXPECT_CORRUPT
 
     /* An empty array may be anywhere: nothing is read from it. */
     SET_FIELD(image, thread_count, 0);

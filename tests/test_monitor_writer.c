@@ -48,6 +48,21 @@ static gl_monitor_snapshot *read_own_segment(void)
     return snapshot;
 }
 
+/* Asks this process's segment for the stacks of greenlet `id`, as another
+ * process would; returns the answer text (free() it). */
+static char *ask_own_segment(uint64_t id, unsigned kinds, int *status)
+{
+    gl_monitor_reader *reader;
+    CHECK_OK(gl_monitor_open(&reader, getpid()));
+    char *answer;
+    size_t size;
+    CHECK_OK(gl_monitor_request(reader, id, kinds, 5000, &answer, &size,
+                                status));
+    CHECK_EQ(size, strlen(answer));
+    gl_monitor_close(reader);
+    return answer;
+}
+
 struct expected {
     gl_greenlet_info records[64];
     size_t count;
@@ -241,25 +256,17 @@ TEST(monitor_runtime_describes_greenlets_and_answers_requests)
     }
     gl_monitor_snapshot_free(s);
 
-    gl_monitor_reader *reader;
-    CHECK_OK(gl_monitor_open(&reader, getpid()));
-    char *answer;
-    size_t size;
     int status;
-    CHECK_OK(gl_monitor_request(reader, gl_id(parked[2]), 3, 5000, &answer,
-                                &size, &status));
+    char *answer = ask_own_segment(gl_id(parked[2]), 3, &status);
     char want[64];
     snprintf(want, sizeof want, "note\tid %llu kinds 3\n",
              (unsigned long long)gl_id(parked[2]));
     CHECK(strcmp(answer, want) == 0);
-    CHECK_EQ(size, strlen(want));
     CHECK_EQ(status, GL_MONITOR_ANSWER_OK);
     free(answer);
-    CHECK_OK(gl_monitor_request(reader, 999999, 1, 5000, &answer, &size,
-                                &status));
+    answer = ask_own_segment(999999, 1, &status);
     CHECK_EQ(status, GL_MONITOR_ANSWER_NO_SUCH_GREENLET);
     free(answer);
-    gl_monitor_close(reader);
     gl_monitor_set_runtime(NULL);
 }
 
@@ -267,17 +274,11 @@ TEST(monitor_without_a_runtime_answers_unavailable)
 {
     gl_greenlet *parked[1];
     park_greenlets(parked, 1);
-    gl_monitor_reader *reader;
-    CHECK_OK(gl_monitor_open(&reader, getpid()));
-    char *answer;
-    size_t size;
     int status;
-    CHECK_OK(gl_monitor_request(reader, gl_id(parked[0]), 3, 5000, &answer,
-                                &size, &status));
+    char *answer = ask_own_segment(gl_id(parked[0]), 3, &status);
     CHECK_EQ(status, GL_MONITOR_ANSWER_UNAVAILABLE);
     CHECK(strncmp(answer, "note\t", 5) == 0);
     free(answer);
-    gl_monitor_close(reader);
 }
 
 TEST(monitor_is_off_when_the_environment_says_so)
@@ -290,8 +291,9 @@ TEST(monitor_is_off_when_the_environment_says_so)
     CHECK_EQ(gl_monitor_open(&reader, getpid()), GL_ENOMONITOR);
 }
 
-/* How many monitor memfds this process has open. */
-static int count_own_segments(void)
+/* How many monitor memfds this process has open; the fd number of one of
+ * them in *fd_number (if not NULL and there is one). */
+static int own_segments(int *fd_number)
 {
     DIR *directory = opendir("/proc/self/fd");
     CHECK(directory != NULL);
@@ -304,7 +306,11 @@ static int count_own_segments(void)
         if (n <= 0)
             continue;
         link[n] = '\0';
-        found += strstr(link, "memfd:" GL_MONITOR_MEMFD_NAME) != NULL;
+        if (!strstr(link, "memfd:" GL_MONITOR_MEMFD_NAME))
+            continue;
+        found++;
+        if (fd_number)
+            *fd_number = atoi(entry->d_name);
     }
     closedir(directory);
     return found;
@@ -315,18 +321,18 @@ TEST(monitor_fork_child_makes_its_own_segment)
     gl_greenlet *parked[3];
     park_greenlets(parked, 3);
     CHECK(gl_monitor_enabled());
-    CHECK_EQ(count_own_segments(), 1);
+    CHECK_EQ(own_segments(NULL), 1);
     pid_t child = fork();
     CHECK(child >= 0);
     if (child == 0) {
         /* The parent's segment is gone from the child... */
         CHECK_EQ(gl_monitor_enabled(), 0);
-        CHECK_EQ(count_own_segments(), 0);
+        CHECK_EQ(own_segments(NULL), 0);
         /* ...until it makes a greenlet, and with it a segment of its own. */
         gl_greenlet *mine;
         CHECK_OK(gl_create(&mine, bounce, NULL, NULL));
         CHECK_EQ(gl_monitor_enabled(), 1);
-        CHECK_EQ(count_own_segments(), 1);
+        CHECK_EQ(own_segments(NULL), 1);
         gl_monitor_snapshot *s = read_own_segment();
         CHECK_EQ(s->pid, getpid());
         CHECK(find(s, gl_id(mine)) != NULL);
@@ -351,18 +357,11 @@ TEST(monitor_survives_nonsense_in_the_reader_area)
     park_greenlets(parked, 4);
     gl_monitor_snapshot *s = read_own_segment(); /* makes the segment busy */
     gl_monitor_snapshot_free(s);
+    int fd_number = -1;
+    CHECK_EQ(own_segments(&fd_number), 1);
     char path[64];
-    int fd = -1;
-    for (int n = 0; n < 1024 && fd < 0; n++) {
-        char link[256];
-        snprintf(path, sizeof path, "/proc/self/fd/%d", n);
-        ssize_t got = readlink(path, link, sizeof link - 1);
-        if (got > 0) {
-            link[got] = '\0';
-            if (strstr(link, "memfd:" GL_MONITOR_MEMFD_NAME))
-                fd = open(path, O_RDWR);
-        }
-    }
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd_number);
+    int fd = open(path, O_RDWR);
     CHECK(fd >= 0);
     size_t reader_area = offsetof(gl_monitor_header, reader_heartbeat_ns);
     size_t area_size = sizeof(gl_monitor_header) - reader_area;

@@ -15,7 +15,7 @@ from ._greenlet import (MonitorError, _MONITOR_ANSWER_NO_SUCH_GREENLET,
                         _MONITOR_ANSWER_UNAVAILABLE, _MONITOR_NATIVE_STACK,
                         _MONITOR_PYTHON_STACK, _monitor_processes,
                         _monitor_read, _monitor_request)
-from .inspect import _tree_lines
+from .inspect import _stack_lines, _tree_lines
 
 __all__ = ["MonitorError", "processes", "read_process", "stacks_of",
            "format_process", "format_listing", "format_stacks"]
@@ -134,16 +134,8 @@ def format_stacks(snapshot, stacks):
         stack = stacks.get(record["id"])
         if stack is None:
             continue
-        lines.append("  #%d %s (%s)" % (record["id"], record["name"],
-                                        record["state"]))
-        for frame in stack["python"]:
-            lines.append("    %s (%s:%s)" % (frame["function"], frame["file"],
-                                            frame["line"]))
-        for frame in stack["native"]:
-            lines.append("    [native] %s+%#x (%s)" % (
-                frame["function"], frame["offset"] or 0, frame["object"]))
-        for note in stack["notes"]:
-            lines.append("    (%s)" % note)
+        lines += _stack_lines(record, stack["python"], stack["native"],
+                              stack["notes"])
     return "\n".join(lines)
 
 

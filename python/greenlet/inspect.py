@@ -271,15 +271,25 @@ def report(records=None, thread_records=None):
     for record in records:
         if record["state"] == "dead":
             continue
-        lines.append("  #%d %s (%s)" % (record["id"], record["name"],
-                                        record["state"]))
-        for frame in record["python_frames"]:
-            lines.append("    %s (%s:%d)" % (frame["function"], frame["file"],
-                                            frame["line"]))
-        for frame in natives.get(record["id"], []):
-            lines.append("    [native] %s+%#x (%s)" % (
-                frame["function"] or "??", frame["offset"], frame["object"]))
+        lines += _stack_lines(record, record["python_frames"],
+                              natives.get(record["id"], []))
     return "\n".join(lines)
+
+
+def _stack_lines(record, python_frames, native_frames, notes=()):
+    """A greenlet's stacks as report lines (shared with the command's view
+    of other processes): a heading, Python frames, native frames, notes."""
+    lines = ["  #%d %s (%s)" % (record["id"], record["name"],
+                                record["state"])]
+    for frame in python_frames:
+        lines.append("    %s (%s:%s)" % (frame["function"], frame["file"],
+                                        frame["line"]))
+    for frame in native_frames:
+        lines.append("    [native] %s+%#x (%s)" % (
+            frame["function"] or "??", frame["offset"] or 0,
+            frame["object"]))
+    lines += ["    (%s)" % note for note in notes]
+    return lines
 
 
 def _native_stacks():

@@ -198,7 +198,7 @@ def test_gevent_server_handlers_and_clients(gevent_server):
     assert hub["state"] == "running" and main["state"] == "suspended"
     assert hub["parent_id"] == main["id"]
     handlers = [g for g in alive
-                if "build_gevent.<locals>.echo"
+                if "echo"
                 in [f["function"] for f in g["stacks"]["python"]]]
     clients = [g for g in alive
                if "build_gevent.<locals>.client"

@@ -100,14 +100,7 @@ def build_gevent(clients):
     import gevent.event
     import gevent.server
     import gevent.socket
-
-    def echo(sock, address):
-        with sock:
-            while True:
-                data = sock.recv(1024)
-                if not data:
-                    return
-                sock.sendall(data)
+    from gevent_echo import echo  # the demo's handler, next to this file
 
     release = gevent.event.Event()
 
