@@ -182,8 +182,11 @@ static inline void gl__monitor_start(void)
                     GL__MONITOR_NOT_STARTED))
         gl__monitor_start_slow();
 }
-/* In the child after fork(): forgets the parent's segment, so that the
+/* Around fork() (threads.c's handlers): the monitor's locks are held
+ * across it, and the child forgets the parent's segment, so that the
  * child's next greenlet makes its own. */
+GL_HIDDEN void gl__monitor_before_fork(void);
+GL_HIDDEN void gl__monitor_after_fork_in_parent(void);
 GL_HIDDEN void gl__monitor_after_fork_in_child(void);
 
 /* ---- the switch protocol between C and arch/ */

@@ -339,8 +339,11 @@ typedef struct gl_monitor_runtime {
     void *context;
 } gl_monitor_runtime;
 
-/* Installs the runtime's callbacks (NULL: none). The struct must stay valid
- * while installed; install before creating greenlets. */
+/* Installs the runtime's callbacks (NULL: none). The monitor's thread may
+ * still be inside the old callbacks for a moment after they are replaced,
+ * so the struct must stay valid as long as the process runs (a static
+ * struct, as the CPython binding uses). Install before creating
+ * greenlets. */
 GL_EXPORT void gl_monitor_set_runtime(const gl_monitor_runtime *runtime);
 
 /* 1 when this process publishes a segment now, else 0 (turned off, not

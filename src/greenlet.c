@@ -11,10 +11,10 @@ int gl_create(gl_greenlet **out, gl_run_function *run, void *argument,
 {
     if (!out || !run)
         return GL_EINVAL;
-    gl__monitor_start();
-    gl__thread *thread = gl__this_thread();
+    gl__thread *thread = gl__this_thread(); /* first: fork handlers */
     if (!thread)
         return GL_ENOMEM;
+    gl__monitor_start();
     if (!parent)
         parent = thread->current;
     else if (parent->thread != thread)

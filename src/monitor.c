@@ -25,6 +25,7 @@
 #include "monitor.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
@@ -36,8 +37,12 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Publications come at most this often, however often readers wake us. */
+/* Publications come at most this often, however often readers wake us;
+ * and the pause between two is at least PUBLISH_DUTY times as long as the
+ * last one took, so that readers never take more than a tenth of the
+ * process (in CPython, of its GIL), however many greenlets it has. */
 #define MIN_PUBLISH_INTERVAL_NS (50u * 1000000u)
+#define PUBLISH_DUTY 10u
 /* After each wake, the thread rests this long: a reader that wakes it in
  * a loop gets at most this rate of work out of the process. */
 #define WAKE_REST_NS (2u * 1000000u)
@@ -46,7 +51,8 @@ atomic_int gl__monitor_state = GL__MONITOR_NOT_STARTED;
 static pthread_mutex_t start_mutex = PTHREAD_MUTEX_INITIALIZER;
 static const gl_monitor_runtime *_Atomic installed_runtime;
 /* Owned by the monitor's thread once it runs. */
-static gl__monitor_segment segment = {-1, NULL, 0};
+static gl__monitor_segment segment = {.fd = -1};
+static pthread_mutex_t segment_mutex = PTHREAD_MUTEX_INITIALIZER;
 
 uint64_t gl__monitor_clock_ns(void)
 {
@@ -58,6 +64,16 @@ uint64_t gl__monitor_clock_ns(void)
 void gl_monitor_set_runtime(const gl_monitor_runtime *runtime)
 {
     atomic_store(&installed_runtime, runtime);
+}
+
+void gl__monitor_segment_lock(void)
+{
+    pthread_mutex_lock(&segment_mutex);
+}
+
+void gl__monitor_segment_unlock(void)
+{
+    pthread_mutex_unlock(&segment_mutex);
 }
 
 int gl_monitor_enabled(void)
@@ -80,12 +96,8 @@ int gl__monitor_segment_reserve(gl__monitor_segment *s, size_t size)
     void *mapping = s->header
         ? mremap(s->header, s->size, grown, MREMAP_MAYMOVE)
         : mmap(NULL, grown, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);
-    if (mapping == MAP_FAILED) {
-        if (ftruncate(s->fd, (off_t)s->size) < 0) {
-            /* The file stays larger than the mapping: harmless. */
-        }
-        return GL_ENOMEM;
-    }
+    if (mapping == MAP_FAILED)
+        return GL_ENOMEM; /* the file stays larger than the mapping */
     s->header = mapping;
     s->size = grown;
     return 0;
@@ -93,16 +105,20 @@ int gl__monitor_segment_reserve(gl__monitor_segment *s, size_t size)
 
 /* Makes the memfd, readable and writable by its owner only (the kernel
  * lets only that user, or root, open it through /proc in any case), and
- * writes the header's constant part. */
+ * writes the header's constant part. The file is sealed against
+ * shrinking: a process that could cut it short under our mapping would
+ * kill us with SIGBUS at our next write. */
 static int make_segment(gl__monitor_segment *s)
 {
-    s->fd = memfd_create(GL_MONITOR_MEMFD_NAME, MFD_CLOEXEC);
+    s->fd = memfd_create(GL_MONITOR_MEMFD_NAME,
+                         MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (s->fd < 0)
         return GL_ENOMEM;
-    size_t answer_offset = 4096; /* the header's page is the futex page */
+    s->answer_offset = 4096; /* the header's page is the futex page */
+    s->records_offset = s->answer_offset + GL_MONITOR_ANSWER_CAPACITY;
     if (fchmod(s->fd, 0600) < 0 ||
-        gl__monitor_segment_reserve(
-            s, answer_offset + GL_MONITOR_ANSWER_CAPACITY) < 0) {
+        fcntl(s->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL) < 0 ||
+        gl__monitor_segment_reserve(s, s->records_offset) < 0) {
         close(s->fd);
         s->fd = -1;
         return GL_ENOMEM;
@@ -113,7 +129,7 @@ static int make_segment(gl__monitor_segment *s)
     header->pid = getpid();
     header->thread_record_size = sizeof(gl_monitor_thread);
     header->greenlet_record_size = sizeof(gl_monitor_greenlet);
-    header->answer_offset = answer_offset;
+    header->answer_offset = s->answer_offset;
     header->answer_capacity = GL_MONITOR_ANSWER_CAPACITY;
     header->segment_size = sizeof *header;
     /* The magic last: a reader that sees it sees the rest. */
@@ -128,27 +144,28 @@ static void unmake_segment(gl__monitor_segment *s)
         munmap(s->header, s->size);
     if (s->fd >= 0)
         close(s->fd);
-    s->header = NULL;
-    s->size = 0;
-    s->fd = -1;
+    *s = (gl__monitor_segment){.fd = -1};
 }
 
 /* ------------------------------------------------------------- answers */
 
-static void write_answer(gl_monitor_header *header, uint64_t ticket,
+static void write_answer(gl__monitor_segment *s, uint64_t ticket,
                          uint64_t id, int status, const char *text,
                          size_t size)
 {
-    __atomic_store_n(&header->answer_sequence, header->answer_sequence + 1,
+    gl__monitor_segment_lock();
+    gl_monitor_header *header = s->header;
+    __atomic_store_n(&header->answer_sequence, ++s->answer_sequence,
                      __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_RELEASE);
-    memcpy((char *)header + header->answer_offset, text, size);
+    memcpy((char *)header + s->answer_offset, text, size);
     header->answer_ticket = ticket;
     header->answer_greenlet_id = id;
     header->answer_status = (uint32_t)status;
     header->answer_size = (uint32_t)size;
-    __atomic_store_n(&header->answer_sequence, header->answer_sequence + 1,
+    __atomic_store_n(&header->answer_sequence, ++s->answer_sequence,
                      __ATOMIC_RELEASE);
+    gl__monitor_segment_unlock();
 }
 
 /* Answers the request in the reader area, if it is new. */
@@ -181,10 +198,10 @@ static void answer_request(gl__monitor_segment *s, uint64_t *last_ticket)
             size = capacity;
     }
     if (status == GL_MONITOR_ANSWER_UNAVAILABLE || !buffer)
-        write_answer(header, ticket, id, GL_MONITOR_ANSWER_UNAVAILABLE,
+        write_answer(s, ticket, id, GL_MONITOR_ANSWER_UNAVAILABLE,
                      unavailable, sizeof unavailable - 1);
     else
-        write_answer(header, ticket, id, status, buffer, size);
+        write_answer(s, ticket, id, status, buffer, size);
     free(buffer);
 }
 
@@ -224,6 +241,7 @@ static void *monitor_main(void *unused)
 {
     (void)unused;
     uint64_t last_publication = 0, last_ticket = 0;
+    uint64_t interval = MIN_PUBLISH_INTERVAL_NS;
     for (;;) {
         gl_monitor_header *header = segment.header; /* moves as it grows */
         uint32_t seen = __atomic_load_n(&header->wake, __ATOMIC_ACQUIRE);
@@ -232,13 +250,17 @@ static void *monitor_main(void *unused)
         if (reader_attached(header, now)) {
             uint64_t since = now - last_publication;
             timeout = (uint64_t)GL_MONITOR_REFRESH_MS * 1000000u;
-            if (since >= MIN_PUBLISH_INTERVAL_NS) {
+            if (since >= interval) {
                 gl__monitor_publish(&segment, atomic_load(&installed_runtime));
                 last_publication = now;
-            } else {
+                uint64_t took = gl__monitor_clock_ns() - now;
+                interval = took * PUBLISH_DUTY > MIN_PUBLISH_INTERVAL_NS
+                               ? took * PUBLISH_DUTY
+                               : MIN_PUBLISH_INTERVAL_NS;
+            } else if (interval - since < timeout) {
                 /* Woken too soon after the last one: publish as soon as
                  * the interval allows, not a whole refresh period later. */
-                timeout = MIN_PUBLISH_INTERVAL_NS - since;
+                timeout = interval - since;
             }
         }
         answer_request(&segment, &last_ticket);
@@ -296,13 +318,25 @@ void gl__monitor_start_slow(void)
     pthread_mutex_unlock(&start_mutex);
 }
 
+void gl__monitor_before_fork(void)
+{
+    pthread_mutex_lock(&start_mutex);
+    gl__monitor_segment_lock();
+}
+
+void gl__monitor_after_fork_in_parent(void)
+{
+    gl__monitor_segment_unlock();
+    pthread_mutex_unlock(&start_mutex);
+}
+
 void gl__monitor_after_fork_in_child(void)
 {
     pthread_mutex_init(&start_mutex, NULL);
-    if (atomic_load(&gl__monitor_state) != GL__MONITOR_RUNNING)
-        return;
+    pthread_mutex_init(&segment_mutex, NULL);
     /* The mapping and the file are the parent's: writing them would
      * garble its publications. The thread did not come along. */
     unmake_segment(&segment);
-    atomic_store(&gl__monitor_state, GL__MONITOR_NOT_STARTED);
+    if (atomic_load(&gl__monitor_state) == GL__MONITOR_RUNNING)
+        atomic_store(&gl__monitor_state, GL__MONITOR_NOT_STARTED);
 }

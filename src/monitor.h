@@ -11,10 +11,18 @@
 #include "engine.h"
 #include "monitor_layout.h"
 
+/* The writer's own copy of what it has written: any process of the same
+ * user can write anything into the segment, so nothing but the reader
+ * area is ever read back from it. */
 typedef struct gl__monitor_segment {
     int fd;
     gl_monitor_header *header; /* the mapping, of `size` bytes */
     size_t size;               /* the mapping's and the file's size */
+    size_t answer_offset;
+    size_t records_offset;     /* where publications start (after answers) */
+    uint64_t publish_sequence;
+    uint64_t answer_sequence;
+    uint64_t publications;
 } gl__monitor_segment;
 
 /* Makes the file and the mapping at least `size` bytes: GL_ENOMEM if the
@@ -24,9 +32,15 @@ GL_HIDDEN int gl__monitor_segment_reserve(gl__monitor_segment *segment,
 
 /* Takes a copy of the registry (described by `runtime` when it is not
  * NULL and lets itself be entered) and writes it into the segment under
- * the publish sequence. GL_ENOMEM when memory ran out: nothing written. */
+ * the publish sequence, stamped with the time the copy began. GL_ENOMEM
+ * when memory ran out: nothing written. */
 GL_HIDDEN int gl__monitor_publish(gl__monitor_segment *segment,
                                   const gl_monitor_runtime *runtime);
+
+/* Taken while the segment's mapping changes (growth, publication,
+ * answers) and across fork(), so that a child never sees it half done. */
+GL_HIDDEN void gl__monitor_segment_lock(void);
+GL_HIDDEN void gl__monitor_segment_unlock(void);
 
 /* CLOCK_MONOTONIC in nanoseconds (precise: readers compare it with their
  * own clock). */

@@ -19,23 +19,29 @@
  *   segment_size         end of what this publication wrote
  *
  * Who writes what:
- * - The process writes the publication (records, strings, and the header's
- *   fields from publish_sequence to the answer area) under
+ * - The process writes the publication (records, strings, `runtime`, and
+ *   the header's fields from publish_sequence to the answer area) under
  *   publish_sequence, odd while it writes. A reader copies the header and
  *   everything up to segment_size, then reads publish_sequence again: the
  *   copy is whole if both reads saw the same even value.
  * - Answers to detail requests (full stacks of one greenlet) go to the
  *   answer area under answer_sequence, the same way.
  * - Readers write the reader area only: a heartbeat, the wake word, and a
- *   request. The process treats these as untrusted (any reader of the same
- *   user may write anything there), exactly as readers treat the rest.
+ *   request. But any process of the same user may write anything anywhere
+ *   in the segment, so the process reads back nothing but the reader area
+ *   (it keeps its own copy of every offset and count it wrote), treats
+ *   the reader area as untrusted, and seals the file against shrinking
+ *   (F_SEAL_SHRINK) so that its own mapping cannot fault. Readers treat
+ *   all of it as untrusted.
  *
  * Attaching: a reader stores CLOCK_MONOTONIC now in reader_heartbeat_ns,
  * stores any new value in `wake`, and calls FUTEX_WAKE on `wake` (through a
  * mapping of the first page, which FUTEX_WAKE never touches, so it cannot
  * fault). The process publishes at once, then at least every
  * GL_MONITOR_REFRESH_MS while the heartbeat is younger than
- * GL_MONITOR_READER_TIMEOUT_MS; with no reader it publishes nothing.
+ * GL_MONITOR_READER_TIMEOUT_MS; with no reader it publishes nothing. A
+ * reader that wants data taken after it attached waits for published_ns
+ * to pass its attach time.
  */
 #ifndef GL_MONITOR_LAYOUT_H
 #define GL_MONITOR_LAYOUT_H
@@ -132,7 +138,8 @@ enum {
  */
 
 typedef struct gl_monitor_header {
-    /* Set when the segment is made; never changes afterwards. */
+    /* Set when the segment is made; never changes afterwards (but
+     * `runtime`, rewritten with each publication). */
     char magic[8];
     uint32_t layout_version;
     uint32_t header_size;         /* sizeof(gl_monitor_header) */
@@ -148,7 +155,8 @@ typedef struct gl_monitor_header {
     uint64_t publish_sequence;    /* odd while the process writes */
     uint64_t segment_size;        /* bytes written, from offset 0 */
     uint64_t publications;        /* how many so far */
-    uint64_t published_ns;        /* CLOCK_MONOTONIC when it was taken */
+    uint64_t published_ns;        /* CLOCK_MONOTONIC just before the copy
+                                     of the registry began */
     uint64_t threads_offset;
     uint64_t greenlets_offset;
     uint64_t strings_offset;

@@ -96,6 +96,12 @@ static gl_monitor_string intern(struct strings *s, gl_monitor_text text)
     if (text.length > STRING_LIMIT) {
         text.text += text.length - STRING_LIMIT;
         text.length = STRING_LIMIT;
+        /* Start at a character, not inside one (UTF-8 continuation bytes
+         * are 10xxxxxx). */
+        while (text.length && ((unsigned char)*text.text & 0xC0) == 0x80) {
+            text.text++;
+            text.length--;
+        }
     }
     if (2 * (s->used + 1) > s->table_capacity && grow_table(s) < 0) {
         s->failed = 1;
@@ -222,10 +228,14 @@ struct publication {
 
 /* Copies the registry and describes it: inside the runtime's bracket, so
  * that the records' binding pointers stay valid while it describes them. */
-static int build(struct publication *p, const gl_monitor_runtime *runtime)
+static int build(struct publication *p, const gl_monitor_runtime *runtime,
+                 uint64_t *taken_ns)
 {
     int entered = runtime && runtime->enter &&
                   runtime->enter(runtime->context) == 0;
+    /* Before the copy: a reader that attached after this moment must not
+     * take this publication for one made after it asked. */
+    *taken_ns = gl__monitor_clock_ns();
     struct copy copy = {{NULL, 0, 0, sizeof(gl_thread_info), 0},
                         {NULL, 0, 0, sizeof(gl_greenlet_info), 0}};
     gl_registry_walk(copy_thread, copy_greenlet, &copy);
@@ -282,30 +292,32 @@ static size_t align_to_8(size_t n)
     return (n + 7) & ~(size_t)7;
 }
 
-/* Sequence brackets for the segment; the only writer is this thread, and
- * readers are other processes, which read through the kernel (pread): the
- * fences order our stores as they reach the shared pages. */
-static void publication_begin(gl_monitor_header *header)
+/* Sequence brackets for the segment. The count is our own (the segment's
+ * copy may have been overwritten by anyone); readers are other processes,
+ * which read through the kernel (pread): the fences order our stores as
+ * they reach the shared pages. */
+static void publication_begin(gl__monitor_segment *segment)
 {
-    __atomic_store_n(&header->publish_sequence, header->publish_sequence + 1,
-                     __ATOMIC_RELAXED);
+    __atomic_store_n(&segment->header->publish_sequence,
+                     ++segment->publish_sequence, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_RELEASE);
 }
 
-static void publication_end(gl_monitor_header *header)
+static void publication_end(gl__monitor_segment *segment)
 {
-    __atomic_store_n(&header->publish_sequence, header->publish_sequence + 1,
-                     __ATOMIC_RELEASE);
+    __atomic_store_n(&segment->header->publish_sequence,
+                     ++segment->publish_sequence, __ATOMIC_RELEASE);
 }
 
 static void write_out(gl__monitor_segment *segment,
                       const struct publication *p, size_t threads_offset,
                       size_t greenlets_offset, size_t strings_offset,
-                      size_t end, const gl_monitor_runtime *runtime)
+                      size_t end, uint64_t taken_ns,
+                      const gl_monitor_runtime *runtime)
 {
     gl_monitor_header *header = segment->header;
     char *base = (char *)header;
-    publication_begin(header);
+    publication_begin(segment);
     memcpy(base + threads_offset, p->threads,
            p->thread_count * sizeof *p->threads);
     memcpy(base + greenlets_offset, p->greenlets,
@@ -316,8 +328,8 @@ static void write_out(gl__monitor_segment *segment,
     const char *name = runtime && runtime->name ? runtime->name : "C";
     strncpy(header->runtime, name, sizeof header->runtime - 1);
     header->segment_size = end;
-    header->publications++;
-    header->published_ns = gl__monitor_clock_ns();
+    header->publications = ++segment->publications;
+    header->published_ns = taken_ns;
     header->threads_offset = threads_offset;
     header->greenlets_offset = greenlets_offset;
     header->strings_offset = strings_offset;
@@ -326,7 +338,7 @@ static void write_out(gl__monitor_segment *segment,
     header->strings_size = p->strings.size;
     header->process_saved_bytes = p->saved_bytes;
     header->flags = p->described ? GL_MONITOR_PUBLICATION_PLACES : 0;
-    publication_end(header);
+    publication_end(segment);
 }
 
 int gl__monitor_publish(gl__monitor_segment *segment,
@@ -334,21 +346,23 @@ int gl__monitor_publish(gl__monitor_segment *segment,
 {
     struct publication p;
     memset(&p, 0, sizeof p);
-    int error = build(&p, runtime);
+    uint64_t taken_ns;
+    int error = build(&p, runtime, &taken_ns);
     if (!error && (p.thread_count > UINT32_MAX || p.greenlet_count > UINT32_MAX))
         error = GL_ENOMEM;
     if (!error) {
-        size_t threads_offset = align_to_8(segment->header->answer_offset +
-                                           segment->header->answer_capacity);
+        size_t threads_offset = align_to_8(segment->records_offset);
         size_t greenlets_offset =
             threads_offset + p.thread_count * sizeof(gl_monitor_thread);
         size_t strings_offset =
             greenlets_offset + p.greenlet_count * sizeof(gl_monitor_greenlet);
         size_t end = strings_offset + p.strings.size;
+        gl__monitor_segment_lock();
         error = gl__monitor_segment_reserve(segment, end);
         if (!error)
             write_out(segment, &p, threads_offset, greenlets_offset,
-                      strings_offset, end, runtime);
+                      strings_offset, end, taken_ns, runtime);
+        gl__monitor_segment_unlock();
     }
     release(&p);
     return error;

@@ -66,18 +66,25 @@ static void thread_exit(void *record)
  * exited. */
 static void before_fork(void)
 {
+    gl__monitor_before_fork();
     gl__registry_lock();
 }
 
 static void after_fork_in_parent(void)
 {
     gl__registry_unlock();
+    gl__monitor_after_fork_in_parent();
 }
 
 static void after_fork_in_child(void)
 {
     gl__registry_reset_lock();
     gl__thread *survivor = gl__this_thread_record;
+    if (survivor) { /* the forking thread is a new thread to the kernel */
+        gl__records_change_begin(survivor);
+        survivor->os_id = gettid();
+        gl__records_change_end(survivor);
+    }
     gl__thread *t = gl__registry_first_thread();
     while (t) {
         gl__thread *next = t->registry_next; /* t may be freed */

@@ -85,4 +85,5 @@ TEST_DECLARE(monitor_without_a_runtime_answers_unavailable)
 TEST_DECLARE(monitor_is_off_when_the_environment_says_so)
 TEST_DECLARE(monitor_fork_child_makes_its_own_segment)
 TEST_DECLARE(monitor_survives_nonsense_in_the_reader_area)
+TEST_DECLARE(monitor_trusts_nothing_it_wrote_into_the_segment)
 #endif

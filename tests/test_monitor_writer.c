@@ -16,6 +16,7 @@
 #include "stack_pattern.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -390,6 +391,50 @@ TEST(monitor_survives_nonsense_in_the_reader_area)
     CHECK_EQ(pread(fd, &publications_after, 8,
                    offsetof(gl_monitor_header, publications)), 8);
     CHECK_EQ(publications_after, publications_before);
+    close(fd);
+}
+
+/* The rest of the segment is no more trusted than the reader area: the
+ * file cannot be cut short under the process's mapping, and offsets and
+ * sequence counts written over the header are never read back. */
+TEST(monitor_trusts_nothing_it_wrote_into_the_segment)
+{
+    gl_greenlet *parked[3];
+    park_greenlets(parked, 3);
+    gl_monitor_snapshot *s = read_own_segment();
+    gl_monitor_snapshot_free(s);
+    int fd_number = -1;
+    CHECK_EQ(own_segments(&fd_number), 1);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd_number);
+    int fd = open(path, O_RDWR);
+    CHECK(fd >= 0);
+    CHECK(ftruncate(fd, 0) < 0 && errno == EPERM);
+
+    gl_monitor_header header;
+    CHECK_EQ(pread(fd, &header, sizeof header, 0), (ssize_t)sizeof header);
+    header.answer_offset = (uint64_t)1 << 44;
+    header.answer_capacity = UINT64_MAX - 5;
+    header.publish_sequence = 1;
+    header.answer_sequence = 7;
+    header.publications = UINT64_MAX;
+    header.reader_heartbeat_ns = 0;
+    CHECK_EQ(pwrite(fd, &header, sizeof header, 0), (ssize_t)sizeof header);
+    /* Put the two offsets back for the reader's sake (it refuses them
+     * otherwise), and ask: the process must answer where it always does. */
+    uint64_t answer_offset = 4096, answer_capacity = GL_MONITOR_ANSWER_CAPACITY;
+    CHECK_EQ(pwrite(fd, &answer_offset, 8,
+                    offsetof(gl_monitor_header, answer_offset)), 8);
+    CHECK_EQ(pwrite(fd, &answer_capacity, 8,
+                    offsetof(gl_monitor_header, answer_capacity)), 8);
+    int status;
+    char *answer = ask_own_segment(gl_id(parked[1]), 3, &status);
+    CHECK_EQ(status, GL_MONITOR_ANSWER_UNAVAILABLE);
+    free(answer);
+    s = read_own_segment();
+    CHECK_EQ(s->greenlet_count, 4);
+    CHECK(s->publications < 100); /* its own count, not what we wrote */
+    gl_monitor_snapshot_free(s);
     close(fd);
 }
 #endif /* GL_TEST_HAVE_INSPECT */

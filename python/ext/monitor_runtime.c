@@ -10,8 +10,9 @@
  * or is freed, so the binding pointers in the engine's records stay valid
  * and every suspended greenlet's stack stays as it is. Nothing here runs
  * Python code or releases the GIL (that would let the world move under
- * the copied records): strings are read straight from code objects and
- * attributes through the generic getter.
+ * the copied records): the collector is off meanwhile (it runs
+ * finalizers), strings are encoded here without raising, and thread
+ * names come from dicts, never through getattr.
  *
  * At interpreter exit, an atexit callback turns this off before the
  * interpreter starts to come apart; enter() checks that again once it has
@@ -21,55 +22,132 @@
 #include "glinspect.h"
 #include "monitor_layout.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
 static atomic_int python_alive;
-static PyGILState_STATE gil_state; /* only the monitor's thread uses it */
+/* Held from the check of python_alive until the GIL is ours, so that the
+ * atexit callback can wait out an enter() that has passed the check. */
+static pthread_mutex_t enter_mutex = PTHREAD_MUTEX_INITIALIZER;
+static PyGILState_STATE gil_state; /* only the monitor's thread uses these */
+static int gc_was_enabled;
 static char runtime_name[48];
-static PyObject *threading_name; /* "threading", interned */
+/* Interned names, made at init: looking them up allocates nothing. */
+static PyObject *threading_name, *active_name, *native_id_name, *name_name;
 
+/* Takes the GIL, and stops the cyclic collector until leave(): an
+ * allocation here must not run finalizers, which are Python code. */
 static int enter(void *context)
 {
     (void)context;
-    if (!atomic_load(&python_alive) || !Py_IsInitialized())
+    pthread_mutex_lock(&enter_mutex);
+    if (!atomic_load(&python_alive) || !Py_IsInitialized()) {
+        pthread_mutex_unlock(&enter_mutex);
         return 1;
+    }
     gil_state = PyGILState_Ensure();
+    pthread_mutex_unlock(&enter_mutex);
     if (!atomic_load(&python_alive)) {
         PyGILState_Release(gil_state);
         return 1;
     }
+    gc_was_enabled = PyGC_Disable();
     return 0;
 }
 
 static void leave(void *context)
 {
     (void)context;
+    PyErr_Clear();
+    if (gc_was_enabled)
+        PyGC_Enable();
     PyGILState_Release(gil_state);
 }
 
-/* The UTF-8 of a str (borrowed, valid while the str lives), or empty. */
-static gl_monitor_text text_of(PyObject *object)
+/* Scratch space for strings that are not ASCII, one per text of a place
+ * (the engine copies each text as soon as the describe call returns). */
+enum { NAME_TEXT, FUNCTION_TEXT, FILE_TEXT, SPAWN_FUNCTION_TEXT,
+       SPAWN_FILE_TEXT, THREAD_TEXT, ANSWER_TEXT, TEXTS };
+static char scratch[TEXTS][1024];
+
+static size_t utf8_width(Py_UCS4 c)
+{
+    if (c < 0x80)
+        return 1;
+    if (c < 0x800)
+        return 2;
+    return c < 0x10000 || (c >= 0xD800 && c < 0xE000) ? 3 : 4;
+}
+
+static size_t put_utf8(Py_UCS4 c, char *out)
+{
+    if (c >= 0xD800 && c < 0xE000)
+        c = 0xFFFD; /* a lone surrogate (os.fsdecode makes them) */
+    if (c < 0x80) {
+        out[0] = (char)c;
+        return 1;
+    }
+    if (c < 0x800) {
+        out[0] = (char)(0xC0 | (c >> 6));
+        out[1] = (char)(0x80 | (c & 0x3F));
+        return 2;
+    }
+    if (c < 0x10000) {
+        out[0] = (char)(0xE0 | (c >> 12));
+        out[1] = (char)(0x80 | ((c >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (c & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | (c >> 18));
+    out[1] = (char)(0x80 | ((c >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((c >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (c & 0x3F));
+    return 4;
+}
+
+/* The UTF-8 of a str, without raising or allocating (either could start
+ * the collector, or leave an exception behind): an ASCII str is read in
+ * place (valid while it lives); another is encoded into scratch[slot],
+ * lone surrogates as U+FFFD, keeping its end if it is too long. Empty for
+ * anything that is not a ready str. */
+static gl_monitor_text text_of(PyObject *object, int slot)
 {
     gl_monitor_text text = {NULL, 0};
-    Py_ssize_t length;
-    if (object && PyUnicode_Check(object)) {
-        text.text = PyUnicode_AsUTF8AndSize(object, &length);
-        if (text.text)
-            text.length = (size_t)length;
-        else
-            PyErr_Clear();
+    if (!object || !PyUnicode_Check(object) || !PyUnicode_IS_READY(object))
+        return text;
+    Py_ssize_t length = PyUnicode_GET_LENGTH(object);
+    if (PyUnicode_IS_ASCII(object)) {
+        text.text = PyUnicode_DATA(object);
+        text.length = (size_t)length;
+        return text;
     }
+    int kind = PyUnicode_KIND(object);
+    const void *data = PyUnicode_DATA(object);
+    Py_ssize_t start = length;
+    size_t size = 0;
+    while (start > 0) {
+        size_t width = utf8_width(PyUnicode_READ(kind, data, start - 1));
+        if (size + width > sizeof scratch[slot])
+            break;
+        size += width;
+        start--;
+    }
+    char *out = scratch[slot];
+    for (Py_ssize_t i = start; i < length; i++)
+        out += put_utf8(PyUnicode_READ(kind, data, i), out);
+    text.text = scratch[slot];
+    text.length = size;
     return text;
 }
 
 static int first_frame(PyCodeObject *code, int line, void *context)
 {
     gl_monitor_place *place = context;
-    place->function = text_of(code->co_qualname);
-    place->file = text_of(code->co_filename);
+    place->function = text_of(code->co_qualname, FUNCTION_TEXT);
+    place->file = text_of(code->co_filename, FILE_TEXT);
     place->line = line > 0 ? (unsigned)line : 0;
     return 1;
 }
@@ -94,8 +172,8 @@ static void place_of_new(PyGreenlet *greenlet, gl_monitor_place *place)
     if (!run || !PyFunction_Check(run))
         return;
     PyCodeObject *code = (PyCodeObject *)PyFunction_GET_CODE(run);
-    place->function = text_of(code->co_qualname);
-    place->file = text_of(code->co_filename);
+    place->function = text_of(code->co_qualname, FUNCTION_TEXT);
+    place->file = text_of(code->co_filename, FILE_TEXT);
     place->line = (unsigned)code->co_firstlineno;
 }
 
@@ -120,7 +198,7 @@ static void describe_greenlet(const gl_greenlet_info *info,
     gl_py_impl *impl = greenlet->pimpl;
     static const char main_name[] = "main greenlet";
     if (impl->name) {
-        place->name = text_of(impl->name);
+        place->name = text_of(impl->name, NAME_TEXT);
     } else if (info->is_main) {
         place->name.text = main_name;
         place->name.length = sizeof main_name - 1;
@@ -133,55 +211,63 @@ static void describe_greenlet(const gl_greenlet_info *info,
         place_of_new(greenlet, place);
     else
         walk_greenlet_frames(info, greenlet, first_frame, place);
-    place->spawn_function = text_of(impl->spawn_function);
-    place->spawn_file = text_of(impl->spawn_file);
+    place->spawn_function =
+        text_of(impl->spawn_function, SPAWN_FUNCTION_TEXT);
+    place->spawn_file = text_of(impl->spawn_file, SPAWN_FILE_TEXT);
     place->spawn_line = (unsigned)impl->spawn_line;
 }
 
-/* threading.Thread objects are found in threading._active; their _name
- * and _native_id are read with the generic getter (no Python code runs). */
-static PyObject *attribute(PyObject *object, const char *name)
+/* An entry of a dict (borrowed, or NULL): str keys, so no Python code. */
+static PyObject *entry(PyObject *dict, PyObject *key)
 {
-    PyObject *key = PyUnicode_FromString(name);
-    PyObject *value = key ? PyObject_GenericGetAttr(object, key) : NULL;
-    Py_XDECREF(key);
-    if (!value)
-        PyErr_Clear();
-    return value; /* new reference, or NULL */
+    PyObject *value = dict && PyDict_Check(dict)
+                          ? PyDict_GetItemWithError(dict, key)
+                          : NULL;
+    PyErr_Clear();
+    return value;
 }
 
+/* An attribute from the object's own __dict__ (a new reference, or
+ * NULL): no descriptor, __getattr__ or property can run. */
+static PyObject *instance_attribute(PyObject *object, PyObject *name)
+{
+    PyObject *dict = PyObject_GenericGetDict(object, NULL);
+    PyErr_Clear();
+    PyObject *value = Py_XNewRef(entry(dict, name));
+    Py_XDECREF(dict);
+    return value;
+}
+
+/* threading.Thread objects are found in threading._active (through
+ * sys.modules and the module's dict, not imports or getattr). */
 static void describe_thread(const gl_thread_info *info, gl_monitor_text *name,
                             void *context)
 {
     (void)context;
     if (info->exited)
         return;
-    PyObject *threading = PyImport_GetModule(threading_name);
-    PyObject *active = threading ? attribute(threading, "_active") : NULL;
-    Py_XDECREF(threading);
-    if (PyErr_Occurred())
-        PyErr_Clear();
-    if (!active || !PyDict_Check(active)) {
-        Py_XDECREF(active);
+    PyObject *threading = entry(PyImport_GetModuleDict(), threading_name);
+    if (!threading || !PyModule_Check(threading))
         return;
-    }
+    PyObject *active = entry(PyModule_GetDict(threading), active_name);
+    if (!active || !PyDict_Check(active))
+        return;
     Py_ssize_t position = 0;
     PyObject *key, *thread;
     while (PyDict_Next(active, &position, &key, &thread)) {
-        PyObject *native_id = attribute(thread, "_native_id");
-        int same = native_id && PyLong_Check(native_id) &&
+        PyObject *native_id = instance_attribute(thread, native_id_name);
+        int same = native_id && PyLong_CheckExact(native_id) &&
                    PyLong_AsLongLong(native_id) == info->os_id;
         Py_XDECREF(native_id);
         PyErr_Clear();
         if (!same)
             continue;
-        PyObject *thread_name = attribute(thread, "_name");
+        PyObject *thread_name = instance_attribute(thread, name_name);
         /* The Thread object keeps its name alive after we drop ours. */
-        *name = text_of(thread_name);
+        *name = text_of(thread_name, THREAD_TEXT);
         Py_XDECREF(thread_name);
         break;
     }
-    Py_DECREF(active);
 }
 
 /* ------------------------------------------------------------- answers */
@@ -212,17 +298,26 @@ static void add_line(struct answer *a, const char *format, ...)
     a->size += (size_t)n;
 }
 
-/* A field of the answer: at most `limit` bytes of a str, tabs and
- * newlines made spaces (the line format forbids them), in `out`. */
+/* A field of the answer: the end of a str, at most `limit` - 1 bytes,
+ * tabs and newlines made spaces (the line format forbids them), in
+ * `out`. */
 static const char *field(PyObject *object, char *out, size_t limit)
 {
-    gl_monitor_text text = text_of(object);
-    size_t n = text.length < limit - 1 ? text.length : limit - 1;
+    gl_monitor_text text = text_of(object, ANSWER_TEXT);
+    const char *from = text.text;
+    size_t n = text.length;
+    if (n > limit - 1) {
+        from += n - (limit - 1);
+        n = limit - 1;
+        while (n && ((unsigned char)*from & 0xC0) == 0x80) {
+            from++; /* start at a character, not inside one */
+            n--;
+        }
+    }
     for (size_t i = 0; i < n; i++)
-        out[i] = text.text[i] == '\t' || text.text[i] == '\n' ||
-                         text.text[i] == '\r'
+        out[i] = from[i] == '\t' || from[i] == '\n' || from[i] == '\r'
                      ? ' '
-                     : text.text[i];
+                     : from[i];
     out[n] = '\0';
     return out;
 }
@@ -258,7 +353,7 @@ static void native_lines(struct answer *a, gl_greenlet *record)
     for (size_t i = 0; outcome >= 0 && i < count; i++) {
         sanitize(frames[i].function);
         sanitize(frames[i].object);
-        add_line(a, "native\t%s\t%#llx\t%s\t%#llx\n",
+        add_line(a, "native\t%s\t0x%llx\t%s\t0x%llx\n",
                  frames[i].function[0] ? frames[i].function : "??",
                  (unsigned long long)frames[i].offset, frames[i].object,
                  (unsigned long long)frames[i].ip);
@@ -321,12 +416,25 @@ static const gl_monitor_runtime runtime = {
     runtime_name, enter, leave, describe_greenlet, describe_thread, answer,
     NULL};
 
+/* At exit, before finalization: after this returns, the monitor's thread
+ * never takes the GIL again. An enter() that passed its check waits for
+ * the GIL, which we let go of while we wait for it to give up. */
 static PyObject *interpreter_exits(PyObject *module, PyObject *unused)
 {
     (void)module;
     (void)unused;
     atomic_store(&python_alive, 0);
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&enter_mutex);
+    pthread_mutex_unlock(&enter_mutex);
+    Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
+}
+
+/* A fork child has no monitor thread that could hold the mutex. */
+static void reset_enter_mutex_in_child(void)
+{
+    pthread_mutex_init(&enter_mutex, NULL);
 }
 
 static PyMethodDef exit_callback = {
@@ -341,8 +449,12 @@ int gl_py_monitor_init(PyObject *module)
     if (space)
         *space = '\0'; /* "CPython 3.11.2", without the build details */
     threading_name = PyUnicode_InternFromString("threading");
-    if (!threading_name)
+    active_name = PyUnicode_InternFromString("_active");
+    native_id_name = PyUnicode_InternFromString("_native_id");
+    name_name = PyUnicode_InternFromString("_name");
+    if (!threading_name || !active_name || !native_id_name || !name_name)
         return -1;
+    pthread_atfork(NULL, NULL, reset_enter_mutex_in_child);
     PyObject *callback = PyCFunction_New(&exit_callback, module);
     PyObject *atexit = PyImport_ImportModule("atexit");
     PyObject *result = callback && atexit

@@ -55,7 +55,8 @@ def read_process(pid, timeout=2.0):
 
 def _parse_answer(text):
     stack = {"python": [], "native": [], "notes": []}
-    for line in text.splitlines():
+    # "\n" only: a field may hold other line breaks (U+2028, in a path).
+    for line in text.split("\n"):
         fields = line.split("\t")
         if fields[0] == "python" and len(fields) == 4:
             stack["python"].append({"function": fields[1], "file": fields[2],
