@@ -328,3 +328,29 @@ def test_spawn_sites_are_published_when_recorded():
     assert site["function"] == "build_plain" and site["file"] == WORKLOAD
     assert by_name["nested"]["spawn_site"]["function"] == "worker_with_child"
     assert by_name["main greenlet"]["spawn_site"] is None
+
+
+SURROGATE_NAME = r"""
+import sys, threading
+from greenlet import getcurrent, greenlet, inspect
+main = getcurrent()
+g = greenlet(lambda: main.switch())
+g.switch()
+inspect.set_name(g, "bad \udc80 name \u00e9")   # os.fsdecode makes such names
+print("ready", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_names_that_are_not_valid_unicode_are_published_replaced():
+    process = subprocess.Popen([sys.executable, "-c", SURROGATE_NAME],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               text=True, env=ENVIRONMENT)
+    try:
+        assert process.stdout.readline() == "ready\n"
+        published = read_json(process.pid)
+    finally:
+        process.kill()
+        process.wait()
+    names = {g["name"] for g in published["greenlets"]}
+    assert "bad \ufffd name \u00e9" in names
