@@ -95,12 +95,16 @@ $(BUILD)/libglengine.so: $(call engine_objects,$(BUILD))
 TEST_CFLAGS := $(BASE_CFLAGS) -Itests -Iinspect -DGL_TEST_HAVE_LIBUNWIND
 # The monitor reader's tests (test_monitor_reader.c) need inspect/ too.
 TEST_CFLAGS += -DGL_TEST_HAVE_INSPECT
+# gltop's model is tested in the same program (native builds only).
+GLTOP_MODEL_SOURCES := gltop/model.c
+GLTOP_HEADERS := $(wildcard gltop/*.h)
+TEST_CFLAGS += -Igltop
 UNWIND_LIBS := -Wl,--no-as-needed -lgcc_s -Wl,--as-needed -lunwind-generic -lunwind -ldl
-$(BUILD)/engine-tests: $(TEST_SOURCES) $(TEST_HEADERS) $(BUILD)/libglinspect.a $(BUILD)/libglengine.a
-	$(CC) $(TEST_CFLAGS) $(OPT_CFLAGS) -o $@ $(TEST_SOURCES) \
+$(BUILD)/engine-tests: $(TEST_SOURCES) $(TEST_HEADERS) $(GLTOP_MODEL_SOURCES) $(GLTOP_HEADERS) $(BUILD)/libglinspect.a $(BUILD)/libglengine.a
+	$(CC) $(TEST_CFLAGS) $(OPT_CFLAGS) -o $@ $(TEST_SOURCES) $(GLTOP_MODEL_SOURCES) \
 	    $(BUILD)/libglinspect.a $(BUILD)/libglengine.a $(UNWIND_LIBS) -lpthread
-$(BUILD)/asan/engine-tests: $(TEST_SOURCES) $(TEST_HEADERS) $(BUILD)/asan/libglinspect.a $(BUILD)/asan/libglengine.a
-	$(CC) $(TEST_CFLAGS) $(ASAN_CFLAGS) -o $@ $(TEST_SOURCES) \
+$(BUILD)/asan/engine-tests: $(TEST_SOURCES) $(TEST_HEADERS) $(GLTOP_MODEL_SOURCES) $(GLTOP_HEADERS) $(BUILD)/asan/libglinspect.a $(BUILD)/asan/libglengine.a
+	$(CC) $(TEST_CFLAGS) $(ASAN_CFLAGS) -o $@ $(TEST_SOURCES) $(GLTOP_MODEL_SOURCES) \
 	    $(BUILD)/asan/libglinspect.a $(BUILD)/asan/libglengine.a $(UNWIND_LIBS) -lpthread
 $(BUILD)/aarch64/engine-tests: $(TEST_SOURCES) $(TEST_HEADERS) $(BUILD)/aarch64/libglengine.a | $(BUILD)/.packages-test
 	$(CROSS_CC) $(BASE_CFLAGS) -Itests $(OPT_CFLAGS) -static -o $@ \

@@ -87,3 +87,10 @@ TEST_DECLARE(monitor_fork_child_makes_its_own_segment)
 TEST_DECLARE(monitor_survives_nonsense_in_the_reader_area)
 TEST_DECLARE(monitor_trusts_nothing_it_wrote_into_the_segment)
 #endif
+/* test_gltop_model.c */
+#ifdef GL_TEST_HAVE_INSPECT
+TEST_DECLARE(gltop_model_orders_a_tree_and_a_flat_view)
+TEST_DECLARE(gltop_model_filter_keeps_the_ancestors_of_what_it_finds)
+TEST_DECLARE(gltop_model_rates_and_idle_times_come_from_two_samples)
+TEST_DECLARE(gltop_model_shows_odd_trees_once_each)
+#endif

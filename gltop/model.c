@@ -1,0 +1,385 @@
+/*
+ * model.c -- gltop's model (model.h): rates and idle times from two
+ * samples, and rows in tree or flat order, sorted and filtered.
+ *
+ * The snapshot comes from another process and has passed the reader's
+ * checks, but its tree may still be odd (a parent that is not in the
+ * snapshot, or, in a hostile segment, a cycle of parents): such greenlets
+ * are shown as roots, and every greenlet is shown at most once.
+ */
+#define _GNU_SOURCE
+#include "model.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* What the model remembers of a greenlet between samples, by id. */
+struct history {
+    uint64_t id;
+    uint64_t switches;
+    uint64_t last_ran_ns; /* UINT64_MAX: not seen running since we began */
+};
+
+struct gltop_model {
+    gl_monitor_snapshot *snapshot;
+    uint64_t sampled_ns;
+    double process_rate;
+    struct history *history; /* sorted by id, one per greenlet */
+    double *rates;           /* per greenlet of the snapshot */
+    uint64_t *idle;
+    gltop_row *rows;
+    size_t row_count;
+    int tree;
+    gltop_column column;
+    int descending;
+    char *filter;
+};
+
+int gltop_model_create(gltop_model **out)
+{
+    gltop_model *model = calloc(1, sizeof *model);
+    if (!model)
+        return GL_ENOMEM;
+    model->tree = 1;
+    model->process_rate = -1;
+    *out = model;
+    return 0;
+}
+
+void gltop_model_destroy(gltop_model *model)
+{
+    if (!model)
+        return;
+    gl_monitor_snapshot_free(model->snapshot);
+    free(model->history);
+    free(model->rates);
+    free(model->idle);
+    free(model->rows);
+    free(model->filter);
+    free(model);
+}
+
+static int by_history_id(const void *a, const void *b)
+{
+    uint64_t x = ((const struct history *)a)->id;
+    uint64_t y = ((const struct history *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+static uint64_t total_switches(const gl_monitor_snapshot *s)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < s->thread_count; i++)
+        total += s->threads[i].switches;
+    return total;
+}
+
+/* ----------------------------------------------------------------- rows */
+
+static int compare_numbers(uint64_t x, uint64_t y)
+{
+    return x < y ? -1 : x > y;
+}
+
+/* Compares greenlets a and b (indices into the snapshot) by the sort
+ * column, then by id, so that the order is total. */
+static int compare_rows(const void *left, const void *right, void *context)
+{
+    const gltop_model *m = context;
+    size_t a = *(const size_t *)left, b = *(const size_t *)right;
+    const gl_monitor_greenlet_view *x = &m->snapshot->greenlets[a];
+    const gl_monitor_greenlet_view *y = &m->snapshot->greenlets[b];
+    int order = 0;
+    switch (m->column) {
+    case GLTOP_COLUMN_STATE:
+        order = compare_numbers(x->state, y->state);
+        break;
+    case GLTOP_COLUMN_THREAD:
+        order = compare_numbers(x->thread_serial, y->thread_serial);
+        break;
+    case GLTOP_COLUMN_HEAP:
+        order = compare_numbers(x->saved_bytes, y->saved_bytes);
+        break;
+    case GLTOP_COLUMN_PEAK:
+        order = compare_numbers(x->saved_bytes_peak, y->saved_bytes_peak);
+        break;
+    case GLTOP_COLUMN_RATE:
+        order = m->rates[a] < m->rates[b] ? -1 : m->rates[a] > m->rates[b];
+        break;
+    case GLTOP_COLUMN_IDLE:
+        order = compare_numbers(m->idle[a], m->idle[b]);
+        break;
+    case GLTOP_COLUMN_WHERE:
+        order = strcmp(x->function, y->function);
+        if (!order)
+            order = strcmp(x->file, y->file);
+        if (!order)
+            order = compare_numbers(x->line, y->line);
+        break;
+    default:
+        break;
+    }
+    if (m->descending)
+        order = -order;
+    return order ? order : compare_numbers(x->id, y->id);
+}
+
+static int matches(const gl_monitor_greenlet_view *g, const char *filter)
+{
+    return !filter || !*filter || strstr(g->name, filter) ||
+           strstr(g->function, filter) || strstr(g->file, filter);
+}
+
+/* The index of the greenlet with `id`, through `by_id` (indices sorted by
+ * id), or SIZE_MAX. */
+static size_t find_index(const gl_monitor_snapshot *s, const size_t *by_id,
+                         uint64_t id)
+{
+    size_t low = 0, high = s->greenlet_count;
+    while (low < high) {
+        size_t middle = low + (high - low) / 2;
+        uint64_t here = s->greenlets[by_id[middle]].id;
+        if (here == id)
+            return by_id[middle];
+        if (here < id)
+            low = middle + 1;
+        else
+            high = middle;
+    }
+    return SIZE_MAX;
+}
+
+static int by_greenlet_id(const void *left, const void *right, void *context)
+{
+    const gl_monitor_snapshot *s = context;
+    return compare_numbers(s->greenlets[*(const size_t *)left].id,
+                           s->greenlets[*(const size_t *)right].id);
+}
+
+/* Appends `root` and its shown descendants, depth first, children in
+ * sort order: `children` lists, for each greenlet, its children as a run
+ * in `child_list` starting at `first_child`. Iterative: a deep chain of
+ * parents cannot overflow gltop's stack. */
+static void add_subtree(gltop_model *m, size_t root, const size_t *first_child,
+                        const size_t *child_count, const size_t *child_list,
+                        const char *shown, char *placed, size_t *stack,
+                        unsigned *depths)
+{
+    size_t top = 0;
+    stack[top] = root;
+    depths[top++] = 0;
+    while (top) {
+        size_t g = stack[--top];
+        unsigned depth = depths[top];
+        if (placed[g])
+            continue;
+        placed[g] = 1;
+        m->rows[m->row_count++] = (gltop_row){
+            &m->snapshot->greenlets[g], depth, m->rates[g], m->idle[g]};
+        /* Push in reverse so that the first child comes out first. */
+        for (size_t k = child_count[g]; k > 0; k--) {
+            size_t child = child_list[first_child[g] + k - 1];
+            if (shown[child] && !placed[child]) {
+                stack[top] = child;
+                depths[top++] = depth + 1;
+            }
+        }
+    }
+}
+
+static int rebuild_rows(gltop_model *m)
+{
+    m->row_count = 0;
+    const gl_monitor_snapshot *s = m->snapshot;
+    if (!s)
+        return 0;
+    size_t n = s->greenlet_count;
+    size_t *sorted = malloc((n + 1) * sizeof *sorted);
+    size_t *by_id = malloc((n + 1) * sizeof *by_id);
+    size_t *first_child = calloc(n + 1, sizeof *first_child);
+    size_t *child_count = calloc(n + 1, sizeof *child_count);
+    size_t *child_list = malloc((n + 1) * sizeof *child_list);
+    size_t *parent_of = malloc((n + 1) * sizeof *parent_of);
+    size_t *stack = malloc((n + 1) * sizeof *stack);
+    unsigned *depths = malloc((n + 1) * sizeof *depths);
+    char *shown = calloc(n + 1, 1), *placed = calloc(n + 1, 1);
+    gltop_row *rows = realloc(m->rows, (n + 1) * sizeof *rows);
+    int error = 0;
+    if (rows)
+        m->rows = rows;
+    if (!sorted || !by_id || !first_child || !child_count || !child_list ||
+        !parent_of || !stack || !depths || !shown || !placed || !rows) {
+        error = GL_ENOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        sorted[i] = by_id[i] = i;
+    qsort_r(sorted, n, sizeof *sorted, compare_rows, m);
+    qsort_r(by_id, n, sizeof *by_id, by_greenlet_id, (void *)s);
+    for (size_t i = 0; i < n; i++) {
+        shown[i] = (char)matches(&s->greenlets[i], m->filter);
+        parent_of[i] = m->tree ? find_index(s, by_id, s->greenlets[i].parent_id)
+                               : SIZE_MAX;
+    }
+    if (!m->tree) {
+        for (size_t k = 0; k < n; k++)
+            if (shown[sorted[k]])
+                m->rows[m->row_count++] = (gltop_row){
+                    &s->greenlets[sorted[k]], 0, m->rates[sorted[k]],
+                    m->idle[sorted[k]]};
+        goto done;
+    }
+    /* A shown greenlet's ancestors are shown too; at most n steps up, in
+     * case the parents form a cycle. */
+    for (size_t i = 0; i < n; i++) {
+        if (!shown[i])
+            continue;
+        size_t up = parent_of[i];
+        for (size_t steps = 0; up != SIZE_MAX && steps < n; steps++) {
+            shown[up] = 1;
+            up = parent_of[up];
+        }
+    }
+    /* Children runs in sort order: count, then place. */
+    for (size_t i = 0; i < n; i++)
+        if (parent_of[i] != SIZE_MAX)
+            child_count[parent_of[i]]++;
+    for (size_t i = 0, next = 0; i < n; i++) {
+        first_child[i] = next;
+        next += child_count[i];
+        child_count[i] = 0;
+    }
+    for (size_t k = 0; k < n; k++) {
+        size_t g = sorted[k], parent = parent_of[g];
+        if (parent != SIZE_MAX)
+            child_list[first_child[parent] + child_count[parent]++] = g;
+    }
+    for (size_t k = 0; k < n; k++) /* roots: no parent here */
+        if (shown[sorted[k]] && parent_of[sorted[k]] == SIZE_MAX)
+            add_subtree(m, sorted[k], first_child, child_count, child_list,
+                        shown, placed, stack, depths);
+    for (size_t k = 0; k < n; k++) /* what a cycle of parents cut off */
+        if (shown[sorted[k]] && !placed[sorted[k]])
+            add_subtree(m, sorted[k], first_child, child_count, child_list,
+                        shown, placed, stack, depths);
+done:
+    free(sorted);
+    free(by_id);
+    free(first_child);
+    free(child_count);
+    free(child_list);
+    free(parent_of);
+    free(stack);
+    free(depths);
+    free(shown);
+    free(placed);
+    return error;
+}
+
+/* --------------------------------------------------------------- update */
+
+int gltop_model_update(gltop_model *model, gl_monitor_snapshot *snapshot,
+                       uint64_t now_ns)
+{
+    size_t n = snapshot->greenlet_count;
+    struct history *history = malloc((n + 1) * sizeof *history);
+    double *rates = malloc((n + 1) * sizeof *rates);
+    uint64_t *idle = malloc((n + 1) * sizeof *idle);
+    if (!history || !rates || !idle) {
+        free(history);
+        free(rates);
+        free(idle);
+        gl_monitor_snapshot_free(snapshot);
+        return GL_ENOMEM;
+    }
+    double seconds = model->snapshot && now_ns > model->sampled_ns
+                         ? (double)(now_ns - model->sampled_ns) / 1e9
+                         : 0;
+    for (size_t i = 0; i < n; i++) {
+        const gl_monitor_greenlet_view *g = &snapshot->greenlets[i];
+        struct history key = {g->id, 0, 0};
+        size_t known = model->snapshot ? model->snapshot->greenlet_count : 0;
+        struct history *before =
+            model->history ? bsearch(&key, model->history, known,
+                                     sizeof key, by_history_id)
+                           : NULL;
+        history[i] = (struct history){g->id, g->switches, UINT64_MAX};
+        rates[i] = -1;
+        if (before && seconds > 0 && g->switches >= before->switches)
+            rates[i] = (double)(g->switches - before->switches) / seconds;
+        if (g->state == GL_STATE_RUNNING ||
+            (before && g->switches != before->switches))
+            history[i].last_ran_ns = now_ns;
+        else if (before)
+            history[i].last_ran_ns = before->last_ran_ns;
+        idle[i] = history[i].last_ran_ns == UINT64_MAX
+                      ? UINT64_MAX
+                      : now_ns - history[i].last_ran_ns;
+    }
+    qsort(history, n, sizeof *history, by_history_id);
+    model->process_rate = -1;
+    if (model->snapshot && seconds > 0) {
+        uint64_t now = total_switches(snapshot);
+        uint64_t then = total_switches(model->snapshot);
+        if (now >= then)
+            model->process_rate = (double)(now - then) / seconds;
+    }
+    gl_monitor_snapshot_free(model->snapshot);
+    free(model->history);
+    free(model->rates);
+    free(model->idle);
+    model->snapshot = snapshot;
+    model->sampled_ns = now_ns;
+    model->history = history;
+    model->rates = rates;
+    model->idle = idle;
+    return rebuild_rows(model);
+}
+
+/* ----------------------------------------------------------------- view */
+
+int gltop_model_set_tree(gltop_model *model, int tree)
+{
+    model->tree = tree != 0;
+    return rebuild_rows(model);
+}
+
+int gltop_model_set_sort(gltop_model *model, gltop_column column,
+                         int descending)
+{
+    if ((unsigned)column >= GLTOP_COLUMNS)
+        return GL_EINVAL;
+    model->column = column;
+    model->descending = descending != 0;
+    return rebuild_rows(model);
+}
+
+int gltop_model_set_filter(gltop_model *model, const char *text)
+{
+    char *copy = text && *text ? strdup(text) : NULL;
+    if (text && *text && !copy)
+        return GL_ENOMEM;
+    free(model->filter);
+    model->filter = copy;
+    return rebuild_rows(model);
+}
+
+size_t gltop_model_row_count(const gltop_model *model)
+{
+    return model->row_count;
+}
+
+const gltop_row *gltop_model_row(const gltop_model *model, size_t index)
+{
+    return index < model->row_count ? &model->rows[index] : NULL;
+}
+
+const gl_monitor_snapshot *gltop_model_snapshot(const gltop_model *model)
+{
+    return model->snapshot;
+}
+
+double gltop_model_process_rate(const gltop_model *model)
+{
+    return model->process_rate;
+}

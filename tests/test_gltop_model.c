@@ -1,0 +1,203 @@
+/*
+ * test_gltop_model.c -- gltop's model (gltop/model.c) without a terminal:
+ * the tree and flat orders, sorting, filtering that keeps ancestors,
+ * switch rates and idle times from two samples, and odd trees (parents
+ * missing, or in a cycle). Snapshots are parsed from images built here.
+ * Native builds only (GL_TEST_HAVE_INSPECT), like the monitor tests.
+ */
+#ifdef GL_TEST_HAVE_INSPECT
+#include "model.h"
+#include "monitor_layout.h"
+#include "runner.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct spec {
+    uint64_t id, parent;
+    uint32_t state;
+    uint64_t switches, saved;
+    const char *function;
+};
+
+/* A one-thread publication of `specs`, parsed as a reader would. */
+static gl_monitor_snapshot *snapshot_of(const struct spec *specs, size_t n)
+{
+    size_t strings_size = 0;
+    for (size_t i = 0; i < n; i++)
+        strings_size += strlen(specs[i].function);
+    size_t threads_offset = sizeof(gl_monitor_header);
+    size_t greenlets_offset = threads_offset + sizeof(gl_monitor_thread);
+    size_t strings_offset = greenlets_offset + n * sizeof(gl_monitor_greenlet);
+    size_t size = strings_offset + strings_size;
+    unsigned char *image = calloc(1, size);
+    CHECK(image != NULL);
+    gl_monitor_header header = {0};
+    memcpy(header.magic, GL_MONITOR_MAGIC, sizeof header.magic);
+    header.layout_version = GL_MONITOR_LAYOUT_VERSION;
+    header.header_size = sizeof header;
+    header.thread_record_size = sizeof(gl_monitor_thread);
+    header.greenlet_record_size = sizeof(gl_monitor_greenlet);
+    header.segment_size = size;
+    header.threads_offset = threads_offset;
+    header.greenlets_offset = greenlets_offset;
+    header.strings_offset = strings_offset;
+    header.thread_count = 1;
+    header.greenlet_count = (uint32_t)n;
+    header.strings_size = strings_size;
+    gl_monitor_thread thread = {.serial = 1, .os_id = 7};
+    size_t string_at = 0;
+    for (size_t i = 0; i < n; i++) {
+        gl_monitor_greenlet g = {0};
+        g.id = specs[i].id;
+        g.parent_id = specs[i].parent;
+        g.thread_serial = 1;
+        g.state = specs[i].state;
+        g.switches = specs[i].switches;
+        g.saved_bytes = specs[i].saved;
+        g.flags = GL_MONITOR_GREENLET_PLACE;
+        size_t length = strlen(specs[i].function);
+        g.function = (gl_monitor_string){(uint32_t)string_at, (uint32_t)length};
+        memcpy(image + strings_offset + string_at, specs[i].function, length);
+        string_at += length;
+        thread.switches += specs[i].switches;
+        memcpy(image + greenlets_offset + i * sizeof g, &g, sizeof g);
+    }
+    memcpy(image + threads_offset, &thread, sizeof thread);
+    memcpy(image, &header, sizeof header);
+    gl_monitor_snapshot *snapshot;
+    CHECK_OK(gl_monitor_parse(image, size, &snapshot));
+    free(image);
+    return snapshot;
+}
+
+/* The ids of the rows, and their depths, as "id:depth id:depth ...". */
+static const char *rows_of(const gltop_model *model)
+{
+    static char text[512];
+    size_t used = 0;
+    text[0] = '\0';
+    for (size_t i = 0; i < gltop_model_row_count(model); i++) {
+        const gltop_row *row = gltop_model_row(model, i);
+        used += (size_t)snprintf(text + used, sizeof text - used, "%s%llu:%u",
+                                 i ? " " : "",
+                                 (unsigned long long)row->greenlet->id,
+                                 row->depth);
+    }
+    return text;
+}
+
+#define CHECK_ROWS(model, expected)                                           \
+    do {                                                                      \
+        const char *rows_ = rows_of(model);                                   \
+        if (strcmp(rows_, expected) != 0)                                     \
+            test_fail(__FILE__, __LINE__, "rows \"%s\", expected \"%s\"",     \
+                      rows_, expected);                                       \
+    } while (0)
+
+/*   1 main
+ *     2 hub                 (saved 0)
+ *       5 handler  recv     (saved 900)
+ *       4 handler  recv     (saved 300)
+ *     3 worker     compute  (saved 600)
+ *       6 child    sleep    (saved 100) */
+static const struct spec server[] = {
+    {1, 0, GL_STATE_RUNNING, 10, 0, "main"},
+    {2, 1, GL_STATE_SUSPENDED, 50, 0, "hub_loop"},
+    {3, 1, GL_STATE_SUSPENDED, 5, 600, "compute"},
+    {4, 2, GL_STATE_SUSPENDED, 7, 300, "recv"},
+    {5, 2, GL_STATE_SUSPENDED, 9, 900, "recv"},
+    {6, 3, GL_STATE_NEW, 0, 100, "sleep"},
+};
+
+TEST(gltop_model_orders_a_tree_and_a_flat_view)
+{
+    gltop_model *model;
+    CHECK_OK(gltop_model_create(&model));
+    CHECK_EQ(gltop_model_row_count(model), 0);
+    CHECK_OK(gltop_model_update(model, snapshot_of(server, 6), 1000));
+    CHECK_ROWS(model, "1:0 2:1 4:2 5:2 3:1 6:2");
+    CHECK_OK(gltop_model_set_sort(model, GLTOP_COLUMN_HEAP, 1));
+    CHECK_ROWS(model, "1:0 3:1 6:2 2:1 5:2 4:2"); /* siblings by heap */
+    CHECK_OK(gltop_model_set_tree(model, 0));
+    CHECK_ROWS(model, "5:0 3:0 4:0 6:0 1:0 2:0"); /* ties by id */
+    CHECK_OK(gltop_model_set_sort(model, GLTOP_COLUMN_STATE, 0));
+    CHECK_ROWS(model, "6:0 1:0 2:0 3:0 4:0 5:0");
+    CHECK_OK(gltop_model_set_sort(model, GLTOP_COLUMN_WHERE, 0));
+    CHECK_ROWS(model, "3:0 2:0 1:0 4:0 5:0 6:0");
+    CHECK_EQ(gltop_model_set_sort(model, GLTOP_COLUMNS, 0), GL_EINVAL);
+    gltop_model_destroy(model);
+}
+
+TEST(gltop_model_filter_keeps_the_ancestors_of_what_it_finds)
+{
+    gltop_model *model;
+    CHECK_OK(gltop_model_create(&model));
+    CHECK_OK(gltop_model_update(model, snapshot_of(server, 6), 1000));
+    CHECK_OK(gltop_model_set_filter(model, "recv"));
+    CHECK_ROWS(model, "1:0 2:1 4:2 5:2");
+    CHECK_OK(gltop_model_set_filter(model, "sle"));
+    CHECK_ROWS(model, "1:0 3:1 6:2");
+    CHECK_OK(gltop_model_set_tree(model, 0));
+    CHECK_ROWS(model, "6:0");
+    CHECK_OK(gltop_model_set_filter(model, "nothing like it"));
+    CHECK_ROWS(model, "");
+    CHECK_OK(gltop_model_set_filter(model, ""));
+    CHECK_EQ(gltop_model_row_count(model), 6);
+    gltop_model_destroy(model);
+}
+
+TEST(gltop_model_rates_and_idle_times_come_from_two_samples)
+{
+    gltop_model *model;
+    CHECK_OK(gltop_model_create(&model));
+    CHECK_OK(gltop_model_update(model, snapshot_of(server, 6), 1000000000));
+    CHECK(gltop_model_process_rate(model) < 0); /* one sample: unknown */
+    CHECK(gltop_model_row(model, 1)->switches_per_second < 0);
+    CHECK_EQ(gltop_model_row(model, 1)->idle_ns, UINT64_MAX);
+    CHECK_EQ(gltop_model_row(model, 0)->idle_ns, 0); /* running */
+
+    struct spec later[6];
+    memcpy(later, server, sizeof later);
+    later[1].switches += 100; /* the hub ran 100 times in half a second */
+    later[4].switches += 1;
+    CHECK_OK(gltop_model_update(model, snapshot_of(later, 6), 1500000000));
+    CHECK_ROWS(model, "1:0 2:1 4:2 5:2 3:1 6:2");
+    CHECK(gltop_model_row(model, 1)->switches_per_second == 200.0);
+    CHECK(gltop_model_row(model, 3)->switches_per_second == 2.0);
+    CHECK(gltop_model_row(model, 2)->switches_per_second == 0.0);
+    CHECK(gltop_model_process_rate(model) == 202.0);
+    CHECK_EQ(gltop_model_row(model, 1)->idle_ns, 0);
+    CHECK_EQ(gltop_model_row(model, 2)->idle_ns, UINT64_MAX);
+
+    /* A second later, nothing ran: idle times grow from when each was
+     * last seen running; a greenlet that is gone is simply not there. */
+    CHECK_OK(gltop_model_update(model, snapshot_of(later, 5), 2500000000));
+    CHECK_EQ(gltop_model_row(model, 1)->idle_ns, 1000000000);
+    CHECK_EQ(gltop_model_row(model, 3)->idle_ns, 1000000000);
+    CHECK_EQ(gltop_model_row_count(model), 5);
+    CHECK_OK(gltop_model_set_sort(model, GLTOP_COLUMN_RATE, 1));
+    CHECK_OK(gltop_model_set_tree(model, 0));
+    CHECK_EQ(gltop_model_row(model, 0)->greenlet->id, 1); /* all 0: by id */
+    gltop_model_destroy(model);
+}
+
+TEST(gltop_model_shows_odd_trees_once_each)
+{
+    /* 10's parent is not in the snapshot; 20 and 21 are each other's
+     * parent (only a hostile segment says so). */
+    static const struct spec odd[] = {
+        {10, 99, GL_STATE_SUSPENDED, 1, 0, "orphan"},
+        {11, 10, GL_STATE_SUSPENDED, 1, 0, "child"},
+        {20, 21, GL_STATE_SUSPENDED, 1, 0, "loop"},
+        {21, 20, GL_STATE_SUSPENDED, 1, 0, "loop"},
+    };
+    gltop_model *model;
+    CHECK_OK(gltop_model_create(&model));
+    CHECK_OK(gltop_model_update(model, snapshot_of(odd, 4), 1));
+    CHECK_ROWS(model, "10:0 11:1 20:0 21:1");
+    CHECK_OK(gltop_model_set_filter(model, "loop"));
+    CHECK_ROWS(model, "20:0 21:1");
+    gltop_model_destroy(model);
+}
+#endif /* GL_TEST_HAVE_INSPECT */
