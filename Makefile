@@ -37,6 +37,7 @@ TEST_HEADERS := $(wildcard tests/*.h)
         python-extension-asan bench demo \
         clean packages-build packages-test
 all: $(BUILD)/libglengine.a $(BUILD)/libglengine.so $(BUILD)/engine-tests \
+     $(BUILD)/gltop \
      $(BUILD)/switch-bench $(BUILD)/scheduler-demo python-extension
 
 # ---------------------------------------------------------------- packages
@@ -177,9 +178,15 @@ python-extension-debug: | $(BUILD)/.packages-test
 	/usr/bin/python3-dbg setup.py -q build_ext --inplace \
 	    --build-temp $(BUILD)/python-dbg
 
-test-python: python-extension python-extension-debug | $(BUILD)/.packages-test
+test-python: python-extension python-extension-debug $(BUILD)/gltop | $(BUILD)/.packages-test
 	@echo "== Python tests ($(PYTHON))"
 	PYTHONPATH=python $(PYTHON) -m pytest -q -p no:cacheprovider tests/python
+
+# ------------------------------------------------------------------ gltop
+GLTOP_SOURCES := $(sort $(wildcard gltop/*.c))
+$(BUILD)/gltop: $(GLTOP_SOURCES) $(GLTOP_HEADERS) $(INSPECT_HEADERS) $(BUILD)/libglinspect.a $(BUILD)/libglengine.a
+	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) -Iinspect -Igltop -o $@ $(GLTOP_SOURCES) \
+	    $(BUILD)/libglinspect.a $(BUILD)/libglengine.a $(UNWIND_LIBS) -lpthread
 
 # --------------------------------------------------------- bench and demo
 $(BUILD)/switch-bench: bench/switch_bench.c bench/boost_context.cpp bench/bench_clock.h $(BUILD)/libglengine.a

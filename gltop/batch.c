@@ -1,0 +1,141 @@
+/*
+ * batch.c -- gltop's batch output (batch.h). Strings come from another
+ * process: the reader has made them printable (no control characters), and
+ * JSON output escapes what JSON requires.
+ */
+#include "batch.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+static const char *const state_names[] = {"new", "running", "suspended",
+                                          "dead"};
+
+static uint64_t live_greenlets(const gl_monitor_snapshot *s)
+{
+    uint64_t live = 0;
+    for (size_t i = 0; i < s->greenlet_count; i++)
+        live += s->greenlets[i].state != GL_STATE_DEAD;
+    return live;
+}
+
+static uint64_t heap_peak(const gl_monitor_snapshot *s)
+{
+    uint64_t peak = 0;
+    for (size_t i = 0; i < s->thread_count; i++)
+        peak += s->threads[i].saved_bytes_peak;
+    return peak;
+}
+
+/* A rate for a column: "-" when unknown. */
+static void format_rate(char *out, size_t size, double rate)
+{
+    if (rate < 0)
+        snprintf(out, size, "-");
+    else
+        snprintf(out, size, "%.0f", rate);
+}
+
+static void format_idle(char *out, size_t size, uint64_t idle_ns)
+{
+    if (idle_ns == UINT64_MAX)
+        snprintf(out, size, "-");
+    else
+        snprintf(out, size, "%.1fs", (double)idle_ns / 1e9);
+}
+
+void gltop_batch_text(const gltop_model *model, const char *command,
+                      FILE *out)
+{
+    const gl_monitor_snapshot *s = gltop_model_snapshot(model);
+    char rate[32];
+    format_rate(rate, sizeof rate, gltop_model_process_rate(model));
+    fprintf(out,
+            "gltop - pid %" PRId64 " (%s)  %s  threads %zu  greenlets %" PRIu64
+            "  heap %" PRIu64 " B (peak %" PRIu64 ")  switches/s %s\n",
+            s->pid, command, s->runtime, s->thread_count, live_greenlets(s),
+            s->process_saved_bytes, heap_peak(s), rate);
+    fprintf(out, "%8s %-9s %4s %10s %10s %8s %7s  %s\n", "ID", "STATE", "THR",
+            "HEAP", "PEAK", "SW/S", "IDLE", "NAME / WHERE");
+    for (size_t i = 0; i < gltop_model_row_count(model); i++) {
+        const gltop_row *row = gltop_model_row(model, i);
+        const gl_monitor_greenlet_view *g = row->greenlet;
+        char idle[32];
+        format_rate(rate, sizeof rate, row->switches_per_second);
+        format_idle(idle, sizeof idle, row->idle_ns);
+        fprintf(out, "%8" PRIu64 " %-9s %4" PRIu64 " %10" PRIu64 " %10" PRIu64
+                     " %8s %7s  %*s%s",
+                g->id, state_names[g->state], g->thread_serial, g->saved_bytes,
+                g->saved_bytes_peak, rate, idle, (int)(2 * row->depth), "",
+                g->name[0] ? g->name : "?");
+        if (g->has_place)
+            fprintf(out, "  %s (%s:%u)", g->function, g->file, g->line);
+        fputc('\n', out);
+    }
+    fputc('\n', out);
+    fflush(out);
+}
+
+static void json_string(const char *text, FILE *out)
+{
+    fputc('"', out);
+    for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            fprintf(out, "\\%c", *c);
+        else if (*c < 0x20)
+            fprintf(out, "\\u%04x", *c);
+        else
+            fputc(*c, out);
+    }
+    fputc('"', out);
+}
+
+static void json_number(double value, FILE *out)
+{
+    if (value < 0)
+        fputs("null", out);
+    else
+        fprintf(out, "%.3f", value);
+}
+
+void gltop_batch_json(const gltop_model *model, const char *command,
+                      FILE *out)
+{
+    const gl_monitor_snapshot *s = gltop_model_snapshot(model);
+    fprintf(out, "{\"pid\":%" PRId64 ",\"command\":", s->pid);
+    json_string(command, out);
+    fputs(",\"runtime\":", out);
+    json_string(s->runtime, out);
+    fprintf(out, ",\"threads\":%zu,\"greenlets_alive\":%" PRIu64
+                 ",\"heap_bytes\":%" PRIu64 ",\"heap_bytes_peak\":%" PRIu64
+                 ",\"switches_per_second\":",
+            s->thread_count, live_greenlets(s), s->process_saved_bytes,
+            heap_peak(s));
+    json_number(gltop_model_process_rate(model), out);
+    fputs(",\"greenlets\":[", out);
+    for (size_t i = 0; i < gltop_model_row_count(model); i++) {
+        const gltop_row *row = gltop_model_row(model, i);
+        const gl_monitor_greenlet_view *g = row->greenlet;
+        fprintf(out, "%s{\"id\":%" PRIu64 ",\"parent_id\":%" PRIu64
+                     ",\"depth\":%u,\"state\":\"%s\",\"thread\":%" PRIu64
+                     ",\"heap_bytes\":%" PRIu64 ",\"heap_bytes_peak\":%" PRIu64
+                     ",\"switches\":%" PRIu64 ",\"switches_per_second\":",
+                i ? "," : "", g->id, g->parent_id, row->depth,
+                state_names[g->state], g->thread_serial, g->saved_bytes,
+                g->saved_bytes_peak, g->switches);
+        json_number(row->switches_per_second, out);
+        fputs(",\"idle_seconds\":", out);
+        json_number(row->idle_ns == UINT64_MAX ? -1
+                                               : (double)row->idle_ns / 1e9,
+                    out);
+        fputs(",\"name\":", out);
+        json_string(g->name, out);
+        fputs(",\"function\":", out);
+        json_string(g->function, out);
+        fputs(",\"file\":", out);
+        json_string(g->file, out);
+        fprintf(out, ",\"line\":%u}", g->line);
+    }
+    fputs("]}\n", out);
+    fflush(out);
+}
