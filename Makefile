@@ -130,7 +130,7 @@ python-extension-asan: | $(BUILD)/.packages-build
 	    --build-temp $(BUILD)/asan/python-temp
 	cp python/greenlet/*.py python/greenlet/greenlet.h $(BUILD)/asan/python/greenlet/
 
-test-asan: $(BUILD)/asan/engine-tests python-extension-asan python-extension-debug | $(BUILD)/.packages-test
+test-asan: $(BUILD)/asan/engine-tests python-extension-asan python-extension-debug $(BUILD)/gltop | $(BUILD)/.packages-test
 	@echo "== C tests, ASan+UBSan"
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 GL_TEST_TIMEOUT_SCALE=3 \
 	    $(BUILD)/asan/engine-tests
