@@ -137,14 +137,22 @@ static int take_string(parse_walk *walk, gl_monitor_string reference,
     return 0;
 }
 
+/* Copies the known prefix (`size` bytes) of record `index` of the array
+ * at `offset` with stride `record_size`, already checked to lie within
+ * the image; memcpy, since the image need not be aligned. */
+static void copy_record(const parse_walk *walk, uint64_t offset,
+                        uint32_t record_size, uint32_t index, void *record,
+                        size_t size)
+{
+    memcpy(record, walk->image + offset + (size_t)index * record_size, size);
+}
+
 static int take_thread(parse_walk *walk, uint32_t index)
 {
     const gl_monitor_header *header = &walk->header;
     gl_monitor_thread record;
-    memcpy(&record,
-           walk->image + header->threads_offset +
-               (size_t)index * header->thread_record_size,
-           sizeof record);
+    copy_record(walk, header->threads_offset, header->thread_record_size,
+                index, &record, sizeof record);
     const char *name;
     int code = take_string(walk, record.name, &name);
     if (code || !walk->snapshot)
@@ -167,10 +175,8 @@ static int take_greenlet(parse_walk *walk, uint32_t index)
 {
     const gl_monitor_header *header = &walk->header;
     gl_monitor_greenlet record;
-    memcpy(&record,
-           walk->image + header->greenlets_offset +
-               (size_t)index * header->greenlet_record_size,
-           sizeof record);
+    copy_record(walk, header->greenlets_offset, header->greenlet_record_size,
+                index, &record, sizeof record);
     if (record.state > GL_MONITOR_STATE_DEAD)
         return GL_ECORRUPT;
     const char *name, *function, *file, *spawn_function, *spawn_file;

@@ -115,10 +115,10 @@ static int make_segment(gl__monitor_segment *s)
     if (s->fd < 0)
         return GL_ENOMEM;
     s->answer_offset = 4096; /* the header's page is the futex page */
-    s->records_offset = s->answer_offset + GL_MONITOR_ANSWER_CAPACITY;
     if (fchmod(s->fd, 0600) < 0 ||
         fcntl(s->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL) < 0 ||
-        gl__monitor_segment_reserve(s, s->records_offset) < 0) {
+        gl__monitor_segment_reserve(
+            s, s->answer_offset + GL_MONITOR_ANSWER_CAPACITY) < 0) {
         close(s->fd);
         s->fd = -1;
         return GL_ENOMEM;

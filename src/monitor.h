@@ -18,8 +18,7 @@ typedef struct gl__monitor_segment {
     int fd;
     gl_monitor_header *header; /* the mapping, of `size` bytes */
     size_t size;               /* the mapping's and the file's size */
-    size_t answer_offset;
-    size_t records_offset;     /* where publications start (after answers) */
+    size_t answer_offset;      /* publications start after the answers */
     uint64_t publish_sequence;
     uint64_t answer_sequence;
     uint64_t publications;

@@ -351,7 +351,8 @@ int gl__monitor_publish(gl__monitor_segment *segment,
     if (!error && (p.thread_count > UINT32_MAX || p.greenlet_count > UINT32_MAX))
         error = GL_ENOMEM;
     if (!error) {
-        size_t threads_offset = align_to_8(segment->records_offset);
+        size_t threads_offset = align_to_8(segment->answer_offset +
+                                           GL_MONITOR_ANSWER_CAPACITY);
         size_t greenlets_offset =
             threads_offset + p.thread_count * sizeof(gl_monitor_thread);
         size_t strings_offset =

@@ -317,6 +317,20 @@ static int own_segments(int *fd_number)
     return found;
 }
 
+/* Opens this process's segment for writing, as any process of the same
+ * user could, after a read has made the monitor publish. */
+static int open_own_segment(void)
+{
+    gl_monitor_snapshot_free(read_own_segment());
+    int fd_number = -1;
+    CHECK_EQ(own_segments(&fd_number), 1);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd_number);
+    int fd = open(path, O_RDWR);
+    CHECK(fd >= 0);
+    return fd;
+}
+
 TEST(monitor_fork_child_makes_its_own_segment)
 {
     gl_greenlet *parked[3];
@@ -356,14 +370,8 @@ TEST(monitor_survives_nonsense_in_the_reader_area)
 {
     gl_greenlet *parked[4];
     park_greenlets(parked, 4);
-    gl_monitor_snapshot *s = read_own_segment(); /* makes the segment busy */
-    gl_monitor_snapshot_free(s);
-    int fd_number = -1;
-    CHECK_EQ(own_segments(&fd_number), 1);
-    char path[64];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd_number);
-    int fd = open(path, O_RDWR);
-    CHECK(fd >= 0);
+    gl_monitor_snapshot *s;
+    int fd = open_own_segment();
     size_t reader_area = offsetof(gl_monitor_header, reader_heartbeat_ns);
     size_t area_size = sizeof(gl_monitor_header) - reader_area;
     unsigned seed = 12345;
@@ -401,14 +409,8 @@ TEST(monitor_trusts_nothing_it_wrote_into_the_segment)
 {
     gl_greenlet *parked[3];
     park_greenlets(parked, 3);
-    gl_monitor_snapshot *s = read_own_segment();
-    gl_monitor_snapshot_free(s);
-    int fd_number = -1;
-    CHECK_EQ(own_segments(&fd_number), 1);
-    char path[64];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd_number);
-    int fd = open(path, O_RDWR);
-    CHECK(fd >= 0);
+    gl_monitor_snapshot *s;
+    int fd = open_own_segment();
     CHECK(ftruncate(fd, 0) < 0 && errno == EPERM);
 
     gl_monitor_header header;
