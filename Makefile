@@ -29,7 +29,8 @@ ENGINE_HEADERS := $(wildcard src/*.h)
 INSPECT_SOURCES := $(sort $(wildcard inspect/*.c))
 INSPECT_HEADERS := $(wildcard inspect/*.h)
 ARCH_SOURCES := $(wildcard arch/*.S)
-TEST_SOURCES := $(sort $(wildcard tests/test_*.c)) tests/runner.c tests/stack_pattern.c
+TEST_SOURCES := $(sort $(wildcard tests/test_*.c)) tests/runner.c \
+                tests/stack_pattern.c tests/gltop_snapshots.c
 TEST_HEADERS := $(wildcard tests/*.h)
 
 .PHONY: all test test-native test-asan test-valgrind test-aarch64 \
@@ -42,10 +43,10 @@ all: $(BUILD)/libglengine.a $(BUILD)/libglengine.so $(BUILD)/engine-tests \
 
 # ---------------------------------------------------------------- packages
 BUILD_PACKAGES := gcc make libc6-dev libunwind-dev libboost-context-dev g++ \
-                  python3-dev python3-setuptools
+                  python3-dev python3-setuptools libncurses-dev
 TEST_PACKAGES := valgrind gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
                  qemu-user gdb python3-pytest python3-gevent python3-dbg \
-                 python3-greenlet
+                 python3-greenlet tmux
 BENCH_PACKAGES := python3-greenlet
 # $(BUILD)/.packages-build, -test, -bench: the packages of that list.
 $(BUILD)/.packages-%: .ci/install-packages Makefile
@@ -96,8 +97,10 @@ $(BUILD)/libglengine.so: $(call engine_objects,$(BUILD))
 TEST_CFLAGS := $(BASE_CFLAGS) -Itests -Iinspect -DGL_TEST_HAVE_LIBUNWIND
 # The monitor reader's tests (test_monitor_reader.c) need inspect/ too.
 TEST_CFLAGS += -DGL_TEST_HAVE_INSPECT
-# gltop's model is tested in the same program (native builds only).
-GLTOP_MODEL_SOURCES := gltop/model.c
+# gltop's parts without a terminal are tested in the same program (native
+# builds only).
+GLTOP_MODEL_SOURCES := gltop/model.c gltop/detail.c gltop/format.c \
+                       gltop/cursor.c
 GLTOP_HEADERS := $(wildcard gltop/*.h)
 TEST_CFLAGS += -Igltop
 UNWIND_LIBS := -Wl,--no-as-needed -lgcc_s -Wl,--as-needed -lunwind-generic -lunwind -ldl
@@ -184,9 +187,11 @@ test-python: python-extension python-extension-debug $(BUILD)/gltop | $(BUILD)/.
 
 # ------------------------------------------------------------------ gltop
 GLTOP_SOURCES := $(sort $(wildcard gltop/*.c))
+CURSES_LIBS := -lncursesw
 $(BUILD)/gltop: $(GLTOP_SOURCES) $(GLTOP_HEADERS) $(INSPECT_HEADERS) $(BUILD)/libglinspect.a $(BUILD)/libglengine.a
 	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) -Iinspect -Igltop -o $@ $(GLTOP_SOURCES) \
-	    $(BUILD)/libglinspect.a $(BUILD)/libglengine.a $(UNWIND_LIBS) -lpthread
+	    $(BUILD)/libglinspect.a $(BUILD)/libglengine.a $(UNWIND_LIBS) \
+	    $(CURSES_LIBS) -lpthread
 
 # --------------------------------------------------------- bench and demo
 $(BUILD)/switch-bench: bench/switch_bench.c bench/boost_context.cpp bench/bench_clock.h $(BUILD)/libglengine.a

@@ -4,12 +4,10 @@
  * JSON output escapes what JSON requires.
  */
 #include "batch.h"
+#include "format.h"
 
 #include <inttypes.h>
 #include <string.h>
-
-static const char *const state_names[] = {"new", "running", "suspended",
-                                          "dead"};
 
 static uint64_t live_greenlets(const gl_monitor_snapshot *s)
 {
@@ -27,47 +25,34 @@ static uint64_t heap_peak(const gl_monitor_snapshot *s)
     return peak;
 }
 
-/* A rate for a column: "-" when unknown. */
-static void format_rate(char *out, size_t size, double rate)
-{
-    if (rate < 0)
-        snprintf(out, size, "-");
-    else
-        snprintf(out, size, "%.0f", rate);
-}
-
-static void format_idle(char *out, size_t size, uint64_t idle_ns)
-{
-    if (idle_ns == UINT64_MAX)
-        snprintf(out, size, "-");
-    else
-        snprintf(out, size, "%.1fs", (double)idle_ns / 1e9);
-}
-
 void gltop_batch_text(const gltop_model *model, const char *command,
                       FILE *out)
 {
     const gl_monitor_snapshot *s = gltop_model_snapshot(model);
-    char rate[32];
-    format_rate(rate, sizeof rate, gltop_model_process_rate(model));
+    char rate[32], since[32];
+    gltop_format_rate(rate, sizeof rate, gltop_model_process_rate(model));
+    gltop_format_duration(since, sizeof since,
+                          gltop_model_since_last_switch(model));
     fprintf(out,
             "gltop - pid %" PRId64 " (%s)  %s  threads %zu  greenlets %" PRIu64
-            "  heap %" PRIu64 " B (peak %" PRIu64 ")  switches/s %s\n",
+            "  heap %" PRIu64 " B (peak %" PRIu64 ")  switches/s %s"
+            "  last switch %s ago\n",
             s->pid, command, s->runtime, s->thread_count, live_greenlets(s),
-            s->process_saved_bytes, heap_peak(s), rate);
-    fprintf(out, "%8s %-9s %4s %10s %10s %8s %7s  %s\n", "ID", "STATE", "THR",
-            "HEAP", "PEAK", "SW/S", "IDLE", "NAME / WHERE");
+            s->process_saved_bytes, heap_peak(s), rate, since);
+    fprintf(out, "%8s %-9s %4s %10s %10s %8s %7s %2s  %s\n", "ID", "STATE",
+            "THR", "HEAP", "PEAK", "SW/S", "IDLE", "FL", "NAME / WHERE");
     for (size_t i = 0; i < gltop_model_row_count(model); i++) {
         const gltop_row *row = gltop_model_row(model, i);
         const gl_monitor_greenlet_view *g = row->greenlet;
-        char idle[32];
-        format_rate(rate, sizeof rate, row->switches_per_second);
-        format_idle(idle, sizeof idle, row->idle_ns);
+        char idle[32], flags[8];
+        gltop_format_rate(rate, sizeof rate, row->switches_per_second);
+        gltop_format_duration(idle, sizeof idle, row->idle_ns);
+        gltop_format_flags(flags, sizeof flags, row->flags);
         fprintf(out, "%8" PRIu64 " %-9s %4" PRIu64 " %10" PRIu64 " %10" PRIu64
-                     " %8s %7s  %*s%s",
-                g->id, state_names[g->state], g->thread_serial, g->saved_bytes,
-                g->saved_bytes_peak, rate, idle, (int)(2 * row->depth), "",
-                g->name[0] ? g->name : "?");
+                     " %8s %7s %2s  %*s%s",
+                g->id, gltop_state_name(g->state), g->thread_serial,
+                g->saved_bytes, g->saved_bytes_peak, rate, idle, flags,
+                (int)(2 * row->depth), "", g->name[0] ? g->name : "?");
         if (g->has_place)
             fprintf(out, "  %s (%s:%u)", g->function, g->file, g->line);
         fputc('\n', out);
@@ -112,6 +97,9 @@ void gltop_batch_json(const gltop_model *model, const char *command,
             s->thread_count, live_greenlets(s), s->process_saved_bytes,
             heap_peak(s));
     json_number(gltop_model_process_rate(model), out);
+    uint64_t since = gltop_model_since_last_switch(model);
+    fputs(",\"seconds_since_last_switch\":", out);
+    json_number(since == UINT64_MAX ? -1 : (double)since / 1e9, out);
     fputs(",\"greenlets\":[", out);
     for (size_t i = 0; i < gltop_model_row_count(model); i++) {
         const gltop_row *row = gltop_model_row(model, i);
@@ -121,14 +109,16 @@ void gltop_batch_json(const gltop_model *model, const char *command,
                      ",\"heap_bytes\":%" PRIu64 ",\"heap_bytes_peak\":%" PRIu64
                      ",\"switches\":%" PRIu64 ",\"switches_per_second\":",
                 i ? "," : "", g->id, g->parent_id, row->depth,
-                state_names[g->state], g->thread_serial, g->saved_bytes,
+                gltop_state_name(g->state), g->thread_serial, g->saved_bytes,
                 g->saved_bytes_peak, g->switches);
         json_number(row->switches_per_second, out);
         fputs(",\"idle_seconds\":", out);
         json_number(row->idle_ns == UINT64_MAX ? -1
                                                : (double)row->idle_ns / 1e9,
                     out);
-        fputs(",\"name\":", out);
+        fprintf(out, ",\"hazard\":%s,\"blocking\":%s,\"name\":",
+                row->flags & GLTOP_FLAG_HAZARD ? "true" : "false",
+                row->flags & GLTOP_FLAG_BLOCKING ? "true" : "false");
         json_string(g->name, out);
         fputs(",\"function\":", out);
         json_string(g->function, out);

@@ -1,7 +1,9 @@
 /*
  * collector.h -- gltop's collector: it reads one process's monitor
- * segment (inspect/glmonitor.h) and hands each snapshot to the model.
- * It never includes curses; the batch mode and the screen share it.
+ * segment (inspect/glmonitor.h) and the CPU time of its threads (/proc),
+ * hands each sample to the model, and asks the process for the stacks of
+ * one greenlet. It never includes curses; the batch mode and the screen
+ * share it.
  */
 #ifndef GLTOP_COLLECTOR_H
 #define GLTOP_COLLECTOR_H
@@ -10,9 +12,19 @@
 
 #include "model.h"
 
+/* A thread's CPU time when it was last read. */
+struct gltop_cpu_mark {
+    int64_t os_id;
+    uint64_t cpu_ns;
+};
+
 typedef struct gltop_collector {
     int64_t pid;
     gl_monitor_reader *reader;
+    char command[256];          /* its command line, read at open */
+    struct gltop_cpu_mark *marks;
+    size_t mark_count;
+    uint64_t marked_ns;         /* CLOCK_MONOTONIC of the marks */
 } gltop_collector;
 
 /* Opens the segment of `pid`. The errors of gl_monitor_open. */
@@ -20,11 +32,18 @@ int gltop_collector_open(gltop_collector *collector, int64_t pid);
 void gltop_collector_close(gltop_collector *collector);
 
 /* Attaches, waits up to `fresh_within_ms` for a publication made after
- * that, and gives it to the model with the time it was taken. *fresh
- * (may be NULL) is 1 when it was, 0 when the process did not publish in
- * time and the last publication was used. The errors of gl_monitor_read
- * and gltop_model_update. */
+ * that, and gives it to the model with the time it was taken and how busy
+ * each thread has been since the previous sample. *fresh (may be NULL) is
+ * 1 when it was, 0 when the process did not publish in time; then the
+ * last publication is used if the model has not seen it, and the model is
+ * left as it is if it has. The errors of gl_monitor_read and
+ * gltop_model_update. */
 int gltop_collector_sample(gltop_collector *collector, gltop_model *model,
                            int fresh_within_ms, int *fresh);
+
+/* Asks the process for the Python and native stacks of greenlet `id`
+ * (gl_monitor_request, both kinds). *text: free() it. */
+int gltop_collector_stacks(gltop_collector *collector, uint64_t id,
+                           int timeout_ms, char **text, int *status);
 
 #endif /* GLTOP_COLLECTOR_H */

@@ -1,11 +1,11 @@
 /*
- * main.c -- the gltop command: options, then the one main loop (sample,
- * rebuild the model, draw). For now only the batch mode (-b) draws; the
- * interactive screen is the rest of issue 5 and says so when asked for.
+ * main.c -- the gltop command: options, then either the batch mode's loop
+ * (sample, rebuild the model, print) or the screen (interactive.c).
  */
 #define _GNU_SOURCE
 #include "batch.h"
 #include "collector.h"
+#include "screen.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -13,30 +13,39 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char usage[] =
-    "usage: gltop -b -p PID [-d SECONDS] [-n ITERATIONS] [--json]\n"
+    "usage: gltop [-p PID] [-d SECONDS] [-B SECONDS]\n"
+    "       gltop -b -p PID [-d SECONDS] [-n ITERATIONS] [--json]\n"
     "\n"
     "Shows the live greenlets of a running process, read from the monitor\n"
-    "segment that every process using greenlets publishes (see\n"
+    "segment that every process using greenlets publishes (see man gltop and\n"
     "docs/monitor.md): per greenlet its id (indented under its parent),\n"
     "state, thread, heap-held stack bytes and peak, switches per second,\n"
-    "time since it last ran, name and where it is.\n"
+    "time since it last ran, flags, name and where it is. Without -p, it\n"
+    "starts with a picker of the processes you may watch.\n"
     "\n"
     "  -p, --pid PID          the process to watch\n"
     "  -d, --delay SECONDS    refresh interval (default 1)\n"
+    "  -B, --block SECONDS    flag B on a greenlet that has run this long\n"
+    "                         without a switch, its thread busy (default 1)\n"
     "  -b, --batch            print to standard output instead of a screen\n"
     "  -n, --iterations N     with -b: stop after N refreshes (default: run\n"
     "                         until the process exits)\n"
     "      --json             with -b: one JSON object per line\n"
     "  -h, --help             this text\n"
     "\n"
-    "The interactive screen (and the process picker without -p) is not\n"
-    "built yet: use -b.\n"
+    "Keys: arrows, PgUp/PgDn, Home/End move; Enter shows a greenlet's detail\n"
+    "(stack region, flags, Python and native stacks); t tree/flat; s, < and\n"
+    "> change the sort column, I inverts it; / filters; Space pauses; Esc\n"
+    "goes back (to the picker from the list); h or ? helps; q quits.\n"
     "\n"
     "examples:\n"
-    "  gltop -b -p 4242 -n 1           one look at process 4242\n"
-    "  gltop -b -p 4242 -d 0.5 --json  JSON lines twice a second\n"
+    "  gltop                           pick a process, then watch it\n"
+    "  gltop -p 4242 -d 0.5            watch process 4242, twice a second\n"
+    "  gltop -b -p 4242 -n 1           one look at process 4242, as text\n"
+    "  gltop -b -p 4242 --json         JSON lines until it exits\n"
     "\n"
     "exit status: 0 success, 2 bad arguments, 3 no such process, 4 the\n"
     "process does not use greenlet, 5 permission denied, 6 another layout\n"
@@ -45,6 +54,7 @@ static const char usage[] =
 struct options {
     long long pid;
     double delay;
+    double block;
     long iterations; /* 0: until the process exits */
     int batch, json;
 };
@@ -90,14 +100,15 @@ static int parse(int argc, char **argv, struct options *o)
     static const struct option long_options[] = {
         {"pid", required_argument, NULL, 'p'},
         {"delay", required_argument, NULL, 'd'},
+        {"block", required_argument, NULL, 'B'},
         {"batch", no_argument, NULL, 'b'},
         {"iterations", required_argument, NULL, 'n'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    *o = (struct options){.pid = -1, .delay = 1.0};
+    *o = (struct options){.pid = -1, .delay = 1.0, .block = 1.0};
     int option, ok = 1;
-    while ((option = getopt_long(argc, argv, "p:d:bn:h", long_options,
+    while ((option = getopt_long(argc, argv, "p:d:B:bn:h", long_options,
                                  NULL)) != -1) {
         switch (option) {
         case 'p':
@@ -109,6 +120,11 @@ static int parse(int argc, char **argv, struct options *o)
             o->delay = number(optarg, 0.05, 3600, &ok);
             if (!ok)
                 return bad_arguments("-d needs seconds, 0.05 to 3600");
+            break;
+        case 'B':
+            o->block = number(optarg, 0.01, 86400, &ok);
+            if (!ok)
+                return bad_arguments("-B needs seconds, 0.01 to 86400");
             break;
         case 'b':
             o->batch = 1;
@@ -130,29 +146,11 @@ static int parse(int argc, char **argv, struct options *o)
     }
     if (optind < argc)
         return bad_arguments("unexpected argument");
-    if (!o->batch)
-        return bad_arguments("the interactive screen is not built yet");
-    if (o->pid < 0)
+    if (o->batch && o->pid < 0)
         return bad_arguments("-b needs -p PID");
+    if (!o->batch && (o->iterations || o->json))
+        return bad_arguments("-n and --json go with -b");
     return 0;
-}
-
-static void command_of(long long pid, char *out, size_t size)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%lld/cmdline", pid);
-    FILE *file = fopen(path, "rb");
-    size_t n = file ? fread(out, 1, size - 1, file) : 0;
-    if (file)
-        fclose(file);
-    for (size_t i = 0; i < n; i++)
-        if (out[i] == '\0' || (unsigned char)out[i] < 0x20)
-            out[i] = ' ';
-    while (n && out[n - 1] == ' ')
-        n--;
-    out[n] = '\0';
-    if (!n)
-        snprintf(out, size, "?");
 }
 
 static void pause_for(double seconds)
@@ -163,17 +161,13 @@ static void pause_for(double seconds)
         continue;
 }
 
-int main(int argc, char **argv)
+static int batch(const struct options *o)
 {
-    struct options o;
-    int status = parse(argc, argv, &o);
-    if (status)
-        return status;
     gltop_collector collector;
     gltop_model *model;
-    int error = gltop_collector_open(&collector, o.pid);
+    int error = gltop_collector_open(&collector, o->pid);
     if (error) {
-        fprintf(stderr, "gltop: pid %lld: %s\n", o.pid, gl_strerror(error));
+        fprintf(stderr, "gltop: pid %lld: %s\n", o->pid, gl_strerror(error));
         return exit_status(error);
     }
     if ((error = gltop_model_create(&model)) != 0) {
@@ -181,28 +175,45 @@ int main(int argc, char **argv)
         fprintf(stderr, "gltop: %s\n", gl_strerror(error));
         return 1;
     }
-    char command[256];
-    command_of(o.pid, command, sizeof command);
-    int wait_ms = o.delay < 2 ? 2000 : (int)(o.delay * 1000);
-    for (long i = 0; !o.iterations || i < o.iterations; i++) {
+    gltop_model_set_block_threshold(model, (uint64_t)(o->block * 1e9));
+    int wait_ms = o->delay < 2 ? 2000 : (int)(o->delay * 1000);
+    for (long i = 0; !o->iterations || i < o->iterations; i++) {
         if (i)
-            pause_for(o.delay);
+            pause_for(o->delay);
         error = gltop_collector_sample(&collector, model, wait_ms, NULL);
         if (error == GL_ENOPROCESS && i) {
-            fprintf(stderr, "gltop: pid %lld has exited\n", o.pid);
+            fprintf(stderr, "gltop: pid %lld has exited\n", o->pid);
             error = 0;
             break;
         }
         if (error)
             break;
-        if (o.json)
-            gltop_batch_json(model, command, stdout);
+        if (o->json)
+            gltop_batch_json(model, collector.command, stdout);
         else
-            gltop_batch_text(model, command, stdout);
+            gltop_batch_text(model, collector.command, stdout);
     }
     if (error)
-        fprintf(stderr, "gltop: pid %lld: %s\n", o.pid, gl_strerror(error));
+        fprintf(stderr, "gltop: pid %lld: %s\n", o->pid, gl_strerror(error));
     gltop_model_destroy(model);
     gltop_collector_close(&collector);
+    return error ? exit_status(error) : 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    int status = parse(argc, argv, &o);
+    if (status)
+        return status;
+    if (o.batch)
+        return batch(&o);
+    if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+        fprintf(stderr, "gltop: the screen needs a terminal; -b prints "
+                        "without one\n");
+        return 2;
+    }
+    int error = gltop_screen_run(o.pid > 0 ? o.pid : 0, o.delay,
+                                 (uint64_t)(o.block * 1e9));
     return error ? exit_status(error) : 0;
 }

@@ -20,13 +20,27 @@ struct history {
     uint64_t last_ran_ns; /* UINT64_MAX: not seen running since we began */
 };
 
+/* What it remembers of a thread, by serial. */
+struct thread_history {
+    uint64_t serial;
+    uint64_t switches;
+    uint64_t unchanged_since_ns; /* first sample that saw this count */
+    int blocking;
+};
+
 struct gltop_model {
     gl_monitor_snapshot *snapshot;
     uint64_t sampled_ns;
+    uint64_t first_sampled_ns;
     double process_rate;
     struct history *history; /* sorted by id, one per greenlet */
     double *rates;           /* per greenlet of the snapshot */
     uint64_t *idle;
+    unsigned *flags;
+    struct thread_history *thread_history; /* sorted by serial */
+    gltop_thread_row *threads; /* per thread of the snapshot */
+    uint64_t last_switch_ns;   /* UINT64_MAX: before the second sample */
+    uint64_t block_threshold_ns;
     gltop_row *rows;
     size_t row_count;
     int tree;
@@ -42,6 +56,8 @@ int gltop_model_create(gltop_model **out)
         return GL_ENOMEM;
     model->tree = 1;
     model->process_rate = -1;
+    model->last_switch_ns = UINT64_MAX;
+    model->block_threshold_ns = GLTOP_BLOCK_THRESHOLD_NS;
     *out = model;
     return 0;
 }
@@ -54,6 +70,9 @@ void gltop_model_destroy(gltop_model *model)
     free(model->history);
     free(model->rates);
     free(model->idle);
+    free(model->flags);
+    free(model->thread_history);
+    free(model->threads);
     free(model->rows);
     free(model->filter);
     free(model);
@@ -63,6 +82,13 @@ static int by_history_id(const void *a, const void *b)
 {
     uint64_t x = ((const struct history *)a)->id;
     uint64_t y = ((const struct history *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+static int by_thread_serial(const void *a, const void *b)
+{
+    uint64_t x = ((const struct thread_history *)a)->serial;
+    uint64_t y = ((const struct thread_history *)b)->serial;
     return x < y ? -1 : x > y;
 }
 
@@ -156,6 +182,13 @@ static int by_greenlet_id(const void *left, const void *right, void *context)
                            s->greenlets[*(const size_t *)right].id);
 }
 
+static void add_row(gltop_model *m, size_t g, unsigned depth)
+{
+    m->rows[m->row_count++] = (gltop_row){&m->snapshot->greenlets[g], depth,
+                                          m->rates[g], m->idle[g],
+                                          m->flags[g]};
+}
+
 /* Appends `root` and its shown descendants, depth first, children in
  * sort order: `children` lists, for each greenlet, its children as a run
  * in `child_list` starting at `first_child`. Iterative: a deep chain of
@@ -174,8 +207,7 @@ static void add_subtree(gltop_model *m, size_t root, const size_t *first_child,
         if (placed[g])
             continue;
         placed[g] = 1;
-        m->rows[m->row_count++] = (gltop_row){
-            &m->snapshot->greenlets[g], depth, m->rates[g], m->idle[g]};
+        add_row(m, g, depth);
         /* Push in reverse so that the first child comes out first. */
         for (size_t k = child_count[g]; k > 0; k--) {
             size_t child = child_list[first_child[g] + k - 1];
@@ -224,9 +256,7 @@ static int rebuild_rows(gltop_model *m)
     if (!m->tree) {
         for (size_t k = 0; k < n; k++)
             if (shown[sorted[k]])
-                m->rows[m->row_count++] = (gltop_row){
-                    &s->greenlets[sorted[k]], 0, m->rates[sorted[k]],
-                    m->idle[sorted[k]]};
+                add_row(m, sorted[k], 0);
         goto done;
     }
     /* A shown greenlet's ancestors are shown too; at most n steps up, in
@@ -278,27 +308,88 @@ done:
 
 /* --------------------------------------------------------------- update */
 
-int gltop_model_update(gltop_model *model, gl_monitor_snapshot *snapshot,
-                       uint64_t now_ns)
+/* The new thread rows and history (in snapshot order; the caller sorts
+ * the history): switch rates, busy shares, how long each thread has gone
+ * without a switch, and whether it is blocking. */
+static void update_threads(const gltop_model *m, const gl_monitor_snapshot *s,
+                           uint64_t now_ns, double seconds,
+                           const double *thread_busy,
+                           struct thread_history *history,
+                           gltop_thread_row *rows)
 {
-    size_t n = snapshot->greenlet_count;
+    size_t known = m->snapshot ? m->snapshot->thread_count : 0;
+    for (size_t i = 0; i < s->thread_count; i++) {
+        const gl_monitor_thread_view *t = &s->threads[i];
+        struct thread_history key = {.serial = t->serial};
+        const struct thread_history *before =
+            m->thread_history ? bsearch(&key, m->thread_history, known,
+                                        sizeof key, by_thread_serial)
+                              : NULL;
+        struct thread_history *now = &history[i];
+        *now = (struct thread_history){t->serial, t->switches, now_ns, 0};
+        if (before && before->switches == t->switches)
+            now->unchanged_since_ns = before->unchanged_since_ns;
+        gltop_thread_row *row = &rows[i];
+        *row = (gltop_thread_row){t, -1, -1, now_ns - now->unchanged_since_ns,
+                                  0};
+        if (before && seconds > 0 && t->switches >= before->switches)
+            row->switches_per_second =
+                (double)(t->switches - before->switches) / seconds;
+        if (thread_busy && thread_busy[i] >= 0)
+            row->busy = thread_busy[i];
+        row->blocking = now->blocking =
+            !t->exited && t->current_id != 0 &&
+            row->unswitched_ns >= m->block_threshold_ns && row->busy >= 0.5;
+    }
+}
+
+/* The flags of greenlet g of the new sample; `threads` is its thread
+ * history, sorted by serial. */
+static unsigned flags_of(const gl_monitor_snapshot *s,
+                         const struct thread_history *threads,
+                         const gl_monitor_greenlet_view *g)
+{
+    unsigned flags = g->has_hazard ? GLTOP_FLAG_HAZARD : 0;
+    struct thread_history key = {.serial = g->thread_serial};
+    const struct thread_history *thread =
+        bsearch(&key, threads, s->thread_count, sizeof key, by_thread_serial);
+    if (g->state == GL_STATE_RUNNING && thread && thread->blocking)
+        flags |= GLTOP_FLAG_BLOCKING;
+    return flags;
+}
+
+int gltop_model_update(gltop_model *model, gl_monitor_snapshot *snapshot,
+                       uint64_t now_ns, const double *thread_busy)
+{
+    size_t n = snapshot->greenlet_count, t = snapshot->thread_count;
     struct history *history = malloc((n + 1) * sizeof *history);
     double *rates = malloc((n + 1) * sizeof *rates);
     uint64_t *idle = malloc((n + 1) * sizeof *idle);
-    if (!history || !rates || !idle) {
+    unsigned *flags = malloc((n + 1) * sizeof *flags);
+    struct thread_history *thread_history =
+        malloc((t + 1) * sizeof *thread_history);
+    gltop_thread_row *threads = malloc((t + 1) * sizeof *threads);
+    if (!history || !rates || !idle || !flags || !thread_history ||
+        !threads) {
         free(history);
         free(rates);
         free(idle);
+        free(flags);
+        free(thread_history);
+        free(threads);
         gl_monitor_snapshot_free(snapshot);
         return GL_ENOMEM;
     }
     double seconds = model->snapshot && now_ns > model->sampled_ns
                          ? (double)(now_ns - model->sampled_ns) / 1e9
                          : 0;
+    update_threads(model, snapshot, now_ns, seconds, thread_busy,
+                   thread_history, threads);
+    qsort(thread_history, t, sizeof *thread_history, by_thread_serial);
+    size_t known = model->snapshot ? model->snapshot->greenlet_count : 0;
     for (size_t i = 0; i < n; i++) {
         const gl_monitor_greenlet_view *g = &snapshot->greenlets[i];
-        struct history key = {g->id, 0, 0};
-        size_t known = model->snapshot ? model->snapshot->greenlet_count : 0;
+        struct history key = {.id = g->id};
         struct history *before =
             model->history ? bsearch(&key, model->history, known,
                                      sizeof key, by_history_id)
@@ -315,6 +406,7 @@ int gltop_model_update(gltop_model *model, gl_monitor_snapshot *snapshot,
         idle[i] = history[i].last_ran_ns == UINT64_MAX
                       ? UINT64_MAX
                       : now_ns - history[i].last_ran_ns;
+        flags[i] = flags_of(snapshot, thread_history, g);
     }
     qsort(history, n, sizeof *history, by_history_id);
     model->process_rate = -1;
@@ -323,16 +415,28 @@ int gltop_model_update(gltop_model *model, gl_monitor_snapshot *snapshot,
         uint64_t then = total_switches(model->snapshot);
         if (now >= then)
             model->process_rate = (double)(now - then) / seconds;
+        if (now != then)
+            model->last_switch_ns = now_ns;
+        else if (model->last_switch_ns == UINT64_MAX)
+            model->last_switch_ns = model->sampled_ns; /* none since */
     }
     gl_monitor_snapshot_free(model->snapshot);
     free(model->history);
     free(model->rates);
     free(model->idle);
+    free(model->flags);
+    free(model->thread_history);
+    free(model->threads);
+    if (!model->snapshot)
+        model->first_sampled_ns = now_ns;
     model->snapshot = snapshot;
     model->sampled_ns = now_ns;
     model->history = history;
     model->rates = rates;
     model->idle = idle;
+    model->flags = flags;
+    model->thread_history = thread_history;
+    model->threads = threads;
     return rebuild_rows(model);
 }
 
@@ -382,4 +486,58 @@ const gl_monitor_snapshot *gltop_model_snapshot(const gltop_model *model)
 double gltop_model_process_rate(const gltop_model *model)
 {
     return model->process_rate;
+}
+
+uint64_t gltop_model_since_last_switch(const gltop_model *model)
+{
+    return model->last_switch_ns == UINT64_MAX
+               ? UINT64_MAX
+               : model->sampled_ns - model->last_switch_ns;
+}
+
+uint64_t gltop_model_watched_ns(const gltop_model *model)
+{
+    return model->sampled_ns - model->first_sampled_ns;
+}
+
+size_t gltop_model_thread_count(const gltop_model *model)
+{
+    return model->snapshot ? model->snapshot->thread_count : 0;
+}
+
+const gltop_thread_row *gltop_model_thread(const gltop_model *model,
+                                           size_t index)
+{
+    return index < gltop_model_thread_count(model) ? &model->threads[index]
+                                                   : NULL;
+}
+
+size_t gltop_model_find_row(const gltop_model *model, uint64_t id)
+{
+    for (size_t i = 0; i < model->row_count; i++)
+        if (model->rows[i].greenlet->id == id)
+            return i;
+    return SIZE_MAX;
+}
+
+void gltop_model_set_block_threshold(gltop_model *model, uint64_t ns)
+{
+    model->block_threshold_ns = ns;
+}
+
+int gltop_model_tree(const gltop_model *model)
+{
+    return model->tree;
+}
+
+gltop_column gltop_model_sort(const gltop_model *model, int *descending)
+{
+    if (descending)
+        *descending = model->descending;
+    return model->column;
+}
+
+const char *gltop_model_filter(const gltop_model *model)
+{
+    return model->filter ? model->filter : "";
 }

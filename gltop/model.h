@@ -5,9 +5,11 @@
  * order (each greenlet under its parent, children by id) or flat, sorted
  * by a column, filtered by text, with rates (switches per second) and the
  * time since each greenlet last ran, both from the difference between two
- * samples. The view (still to come) only draws rows; the collector only
- * makes snapshots. Cost: O(n log n) per update and per view change, for n
- * greenlets.
+ * samples. It also flags rows: B for a running greenlet that has kept its
+ * thread busy without a switch for longer than a threshold (blocking the
+ * others of its thread), H for one the hazard audit flagged in the
+ * segment. The view only draws rows; the collector only makes snapshots.
+ * Cost: O(n log n) per update and per view change, for n greenlets.
  */
 #ifndef GLTOP_MODEL_H
 #define GLTOP_MODEL_H
@@ -29,6 +31,17 @@ typedef enum gltop_column {
     GLTOP_COLUMNS
 } gltop_column;
 
+/* Bits of gltop_row.flags. */
+enum {
+    GLTOP_FLAG_HAZARD = 1u,   /* H: its saved stack is referenced from
+                                 outside the engine (the segment says so) */
+    GLTOP_FLAG_BLOCKING = 2u  /* B: running, its thread busy on a CPU and
+                                 without a switch for the threshold */
+};
+
+/* The default of gltop_model_set_block_threshold. */
+#define GLTOP_BLOCK_THRESHOLD_NS 1000000000ull
+
 /* One row of the screen. `greenlet` points into the model's current
  * snapshot and is valid until the next gltop_model_update. */
 typedef struct gltop_row {
@@ -37,7 +50,19 @@ typedef struct gltop_row {
     double switches_per_second;/* < 0: unknown (first sample) */
     uint64_t idle_ns;          /* since it was last seen switching in;
                                   UINT64_MAX: not since gltop started */
+    unsigned flags;            /* GLTOP_FLAG_* */
 } gltop_row;
+
+/* What the model knows of one thread of the snapshot. */
+typedef struct gltop_thread_row {
+    const gl_monitor_thread_view *thread;
+    double switches_per_second;/* < 0: unknown */
+    double busy;               /* share of a CPU it used since the sample
+                                  before; < 0: unknown */
+    uint64_t unswitched_ns;    /* how long its switch count has not
+                                  changed (at least), as far as seen */
+    int blocking;              /* its running greenlet is flagged B */
+} gltop_thread_row;
 
 typedef struct gltop_model gltop_model;
 
@@ -46,10 +71,15 @@ int gltop_model_create(gltop_model **out);
 void gltop_model_destroy(gltop_model *model);
 
 /* Takes `snapshot` (the model frees it, now or later) sampled at
- * CLOCK_MONOTONIC `now_ns`, and rebuilds the rows. GL_ENOMEM leaves the
- * model as it was (and frees the snapshot). */
+ * CLOCK_MONOTONIC `now_ns`, and rebuilds the rows. `thread_busy` (may be
+ * NULL: unknown) gives, for each thread of the snapshot in its order, the
+ * share of one CPU it used since the previous sample (< 0: unknown); a
+ * thread is blocking when it has a running greenlet, has made no switch
+ * for at least the threshold, and was busy at least half the time (a
+ * thread asleep in a system call, a hub waiting for events, is not).
+ * GL_ENOMEM leaves the model as it was (and frees the snapshot). */
 int gltop_model_update(gltop_model *model, gl_monitor_snapshot *snapshot,
-                       uint64_t now_ns);
+                       uint64_t now_ns, const double *thread_busy);
 
 /* View settings; each rebuilds the rows. In the tree view, the sort
  * orders siblings; a filter keeps the rows whose name, function or file
@@ -59,6 +89,14 @@ int gltop_model_set_tree(gltop_model *model, int tree);
 int gltop_model_set_sort(gltop_model *model, gltop_column column,
                          int descending);
 int gltop_model_set_filter(gltop_model *model, const char *text);
+/* How long a busy thread may go without a switch before its running
+ * greenlet is flagged B; takes effect at the next update. */
+void gltop_model_set_block_threshold(gltop_model *model, uint64_t ns);
+
+/* The settings, as set. */
+int gltop_model_tree(const gltop_model *model);
+gltop_column gltop_model_sort(const gltop_model *model, int *descending);
+const char *gltop_model_filter(const gltop_model *model); /* "" for none */
 
 size_t gltop_model_row_count(const gltop_model *model);
 const gltop_row *gltop_model_row(const gltop_model *model, size_t index);
@@ -67,5 +105,18 @@ const gl_monitor_snapshot *gltop_model_snapshot(const gltop_model *model);
 /* Switches per second of the whole process between the last two samples,
  * or a negative number when unknown. */
 double gltop_model_process_rate(const gltop_model *model);
+/* How long no thread of the process has switched (at least), as far as
+ * the samples show: 0 when the last sample saw switches, UINT64_MAX
+ * before the second sample. */
+uint64_t gltop_model_since_last_switch(const gltop_model *model);
+/* How long gltop has watched: from the first sample to the last. A row
+ * whose idle time is unknown has been idle at least that long. */
+uint64_t gltop_model_watched_ns(const gltop_model *model);
+/* The threads of the current snapshot, in its order. */
+size_t gltop_model_thread_count(const gltop_model *model);
+const gltop_thread_row *gltop_model_thread(const gltop_model *model,
+                                           size_t index);
+/* The row of the greenlet with `id` among the rows shown, or SIZE_MAX. */
+size_t gltop_model_find_row(const gltop_model *model, uint64_t id);
 
 #endif /* GLTOP_MODEL_H */

@@ -56,6 +56,7 @@ typedef struct gl_monitor_greenlet_view {
     int is_main;
     int has_place;
     int has_spawn_site;
+    int has_hazard;           /* GL_MONITOR_GREENLET_HAZARD */
     uint64_t stack_pointer;
     uint64_t stack_stop;
     uint64_t saved_bytes;

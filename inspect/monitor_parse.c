@@ -197,6 +197,7 @@ static int take_greenlet(parse_walk *walk, uint32_t index)
         .is_main = (record.flags & GL_MONITOR_GREENLET_MAIN) != 0,
         .has_place = (record.flags & GL_MONITOR_GREENLET_PLACE) != 0,
         .has_spawn_site = (record.flags & GL_MONITOR_GREENLET_SPAWN_SITE) != 0,
+        .has_hazard = (record.flags & GL_MONITOR_GREENLET_HAZARD) != 0,
         .stack_pointer = record.stack_pointer,
         .stack_stop = record.stack_stop,
         .saved_bytes = record.saved_bytes,

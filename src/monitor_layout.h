@@ -76,7 +76,12 @@ enum gl_monitor_state {
 enum {
     GL_MONITOR_GREENLET_MAIN = 1u,       /* a thread's main greenlet */
     GL_MONITOR_GREENLET_PLACE = 2u,      /* function/file/line are set */
-    GL_MONITOR_GREENLET_SPAWN_SITE = 4u  /* spawn_* are set */
+    GL_MONITOR_GREENLET_SPAWN_SITE = 4u, /* spawn_* are set */
+    /* Its saved stack is referenced from outside the engine: a word in a
+     * shared object's data, another thread's stack or the heap points into
+     * it. For the hazard audit to set (it is not built yet: nothing sets
+     * it so far); gltop shows it as the flag H. */
+    GL_MONITOR_GREENLET_HAZARD = 8u
 };
 
 typedef struct gl_monitor_thread {

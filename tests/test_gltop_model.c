@@ -1,75 +1,18 @@
 /*
  * test_gltop_model.c -- gltop's model (gltop/model.c) without a terminal:
  * the tree and flat orders, sorting, filtering that keeps ancestors,
- * switch rates and idle times from two samples, and odd trees (parents
- * missing, or in a cycle). Snapshots are parsed from images built here.
+ * switch rates and idle times from two samples, the B and H flags, and
+ * odd trees (parents missing, or in a cycle). Snapshots are parsed from images built by gltop_snapshots.c.
  * Native builds only (GL_TEST_HAVE_INSPECT), like the monitor tests.
  */
 #ifdef GL_TEST_HAVE_INSPECT
+#include "gltop_snapshots.h"
 #include "model.h"
 #include "monitor_layout.h"
 #include "runner.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-struct spec {
-    uint64_t id, parent;
-    uint32_t state;
-    uint64_t switches, saved;
-    const char *function;
-};
-
-/* A one-thread publication of `specs`, parsed as a reader would. */
-static gl_monitor_snapshot *snapshot_of(const struct spec *specs, size_t n)
-{
-    size_t strings_size = 0;
-    for (size_t i = 0; i < n; i++)
-        strings_size += strlen(specs[i].function);
-    size_t threads_offset = sizeof(gl_monitor_header);
-    size_t greenlets_offset = threads_offset + sizeof(gl_monitor_thread);
-    size_t strings_offset = greenlets_offset + n * sizeof(gl_monitor_greenlet);
-    size_t size = strings_offset + strings_size;
-    unsigned char *image = calloc(1, size);
-    CHECK(image != NULL);
-    gl_monitor_header header = {0};
-    memcpy(header.magic, GL_MONITOR_MAGIC, sizeof header.magic);
-    header.layout_version = GL_MONITOR_LAYOUT_VERSION;
-    header.header_size = sizeof header;
-    header.thread_record_size = sizeof(gl_monitor_thread);
-    header.greenlet_record_size = sizeof(gl_monitor_greenlet);
-    header.segment_size = size;
-    header.threads_offset = threads_offset;
-    header.greenlets_offset = greenlets_offset;
-    header.strings_offset = strings_offset;
-    header.thread_count = 1;
-    header.greenlet_count = (uint32_t)n;
-    header.strings_size = strings_size;
-    gl_monitor_thread thread = {.serial = 1, .os_id = 7};
-    size_t string_at = 0;
-    for (size_t i = 0; i < n; i++) {
-        gl_monitor_greenlet g = {0};
-        g.id = specs[i].id;
-        g.parent_id = specs[i].parent;
-        g.thread_serial = 1;
-        g.state = specs[i].state;
-        g.switches = specs[i].switches;
-        g.saved_bytes = specs[i].saved;
-        g.flags = GL_MONITOR_GREENLET_PLACE;
-        size_t length = strlen(specs[i].function);
-        g.function = (gl_monitor_string){(uint32_t)string_at, (uint32_t)length};
-        memcpy(image + strings_offset + string_at, specs[i].function, length);
-        string_at += length;
-        thread.switches += specs[i].switches;
-        memcpy(image + greenlets_offset + i * sizeof g, &g, sizeof g);
-    }
-    memcpy(image + threads_offset, &thread, sizeof thread);
-    memcpy(image, &header, sizeof header);
-    gl_monitor_snapshot *snapshot;
-    CHECK_OK(gl_monitor_parse(image, size, &snapshot));
-    free(image);
-    return snapshot;
-}
 
 /* The ids of the rows, and their depths, as "id:depth id:depth ...". */
 static const char *rows_of(const gltop_model *model)
@@ -115,7 +58,7 @@ TEST(gltop_model_orders_a_tree_and_a_flat_view)
     gltop_model *model;
     CHECK_OK(gltop_model_create(&model));
     CHECK_EQ(gltop_model_row_count(model), 0);
-    CHECK_OK(gltop_model_update(model, snapshot_of(server, 6), 1000));
+    CHECK_OK(gltop_model_update(model, snapshot_of(server, 6), 1000, NULL));
     CHECK_ROWS(model, "1:0 2:1 4:2 5:2 3:1 6:2");
     CHECK_OK(gltop_model_set_sort(model, GLTOP_COLUMN_HEAP, 1));
     CHECK_ROWS(model, "1:0 3:1 6:2 2:1 5:2 4:2"); /* siblings by heap */
@@ -133,7 +76,7 @@ TEST(gltop_model_filter_keeps_the_ancestors_of_what_it_finds)
 {
     gltop_model *model;
     CHECK_OK(gltop_model_create(&model));
-    CHECK_OK(gltop_model_update(model, snapshot_of(server, 6), 1000));
+    CHECK_OK(gltop_model_update(model, snapshot_of(server, 6), 1000, NULL));
     CHECK_OK(gltop_model_set_filter(model, "recv"));
     CHECK_ROWS(model, "1:0 2:1 4:2 5:2");
     CHECK_OK(gltop_model_set_filter(model, "sle"));
@@ -151,7 +94,7 @@ TEST(gltop_model_rates_and_idle_times_come_from_two_samples)
 {
     gltop_model *model;
     CHECK_OK(gltop_model_create(&model));
-    CHECK_OK(gltop_model_update(model, snapshot_of(server, 6), 1000000000));
+    CHECK_OK(gltop_model_update(model, snapshot_of(server, 6), 1000000000, NULL));
     CHECK(gltop_model_process_rate(model) < 0); /* one sample: unknown */
     CHECK(gltop_model_row(model, 1)->switches_per_second < 0);
     CHECK_EQ(gltop_model_row(model, 1)->idle_ns, UINT64_MAX);
@@ -161,7 +104,7 @@ TEST(gltop_model_rates_and_idle_times_come_from_two_samples)
     memcpy(later, server, sizeof later);
     later[1].switches += 100; /* the hub ran 100 times in half a second */
     later[4].switches += 1;
-    CHECK_OK(gltop_model_update(model, snapshot_of(later, 6), 1500000000));
+    CHECK_OK(gltop_model_update(model, snapshot_of(later, 6), 1500000000, NULL));
     CHECK_ROWS(model, "1:0 2:1 4:2 5:2 3:1 6:2");
     CHECK(gltop_model_row(model, 1)->switches_per_second == 200.0);
     CHECK(gltop_model_row(model, 3)->switches_per_second == 2.0);
@@ -172,7 +115,7 @@ TEST(gltop_model_rates_and_idle_times_come_from_two_samples)
 
     /* A second later, nothing ran: idle times grow from when each was
      * last seen running; a greenlet that is gone is simply not there. */
-    CHECK_OK(gltop_model_update(model, snapshot_of(later, 5), 2500000000));
+    CHECK_OK(gltop_model_update(model, snapshot_of(later, 5), 2500000000, NULL));
     CHECK_EQ(gltop_model_row(model, 1)->idle_ns, 1000000000);
     CHECK_EQ(gltop_model_row(model, 3)->idle_ns, 1000000000);
     CHECK_EQ(gltop_model_row_count(model), 5);
@@ -194,10 +137,63 @@ TEST(gltop_model_shows_odd_trees_once_each)
     };
     gltop_model *model;
     CHECK_OK(gltop_model_create(&model));
-    CHECK_OK(gltop_model_update(model, snapshot_of(odd, 4), 1));
+    CHECK_OK(gltop_model_update(model, snapshot_of(odd, 4), 1, NULL));
     CHECK_ROWS(model, "10:0 11:1 20:0 21:1");
     CHECK_OK(gltop_model_set_filter(model, "loop"));
     CHECK_ROWS(model, "20:0 21:1");
+    gltop_model_destroy(model);
+}
+TEST(gltop_model_flags_a_busy_thread_that_stops_switching_and_hazards)
+{
+    static const struct spec spinning[] = {
+        {1, 0, GL_STATE_SUSPENDED, 3, 0, "main"},
+        {2, 1, GL_STATE_RUNNING, 1, 0, "spin"},
+        {3, 1, GL_STATE_SUSPENDED, 1, 500, "held", GL_MONITOR_GREENLET_HAZARD},
+    };
+    const uint64_t second = 1000000000;
+    const double busy[1] = {0.97}, asleep[1] = {0.02};
+    gltop_model *model;
+    CHECK_OK(gltop_model_create(&model));
+    gltop_model_set_block_threshold(model, second);
+    /* At first nothing is known to have lasted. */
+    CHECK_OK(gltop_model_update(model, snapshot_of(spinning, 3), 0, busy));
+    CHECK_EQ(gltop_model_row(model, 1)->flags, 0);
+    CHECK_EQ(gltop_model_row(model, 2)->flags, GLTOP_FLAG_HAZARD);
+    CHECK_EQ(gltop_model_since_last_switch(model), UINT64_MAX);
+    CHECK_OK(gltop_model_update(model, snapshot_of(spinning, 3),
+                                6 * second / 10, busy));
+    CHECK_EQ(gltop_model_row(model, 1)->flags, 0); /* not for long yet */
+    CHECK_EQ(gltop_model_since_last_switch(model), 6 * second / 10);
+    CHECK_OK(gltop_model_update(model, snapshot_of(spinning, 3),
+                                12 * second / 10, busy));
+    CHECK_EQ(gltop_model_row(model, 1)->flags, GLTOP_FLAG_BLOCKING);
+    CHECK_EQ(gltop_model_row(model, 0)->flags, 0); /* suspended: never B */
+    CHECK_EQ(gltop_model_row(model, 2)->flags, GLTOP_FLAG_HAZARD);
+    CHECK_EQ(gltop_model_thread_count(model), 1);
+    CHECK(gltop_model_thread(model, 0)->blocking);
+    CHECK_EQ(gltop_model_thread(model, 0)->unswitched_ns, 12 * second / 10);
+    CHECK(gltop_model_thread(model, 0)->busy == 0.97);
+    /* Asleep in a system call (a hub waiting for events), or unknown:
+     * not blocking, however long. */
+    CHECK_OK(gltop_model_update(model, snapshot_of(spinning, 3),
+                                18 * second / 10, asleep));
+    CHECK_EQ(gltop_model_row(model, 1)->flags, 0);
+    CHECK_OK(gltop_model_update(model, snapshot_of(spinning, 3),
+                                24 * second / 10, NULL));
+    CHECK_EQ(gltop_model_row(model, 1)->flags, 0);
+    CHECK(gltop_model_thread(model, 0)->busy < 0);
+    /* A switch: the count starts again. */
+    struct spec switched[3];
+    memcpy(switched, spinning, sizeof switched);
+    switched[0].switches++;
+    CHECK_OK(gltop_model_update(model, snapshot_of(switched, 3),
+                                30 * second / 10, busy));
+    CHECK_EQ(gltop_model_row(model, 1)->flags, 0);
+    CHECK_EQ(gltop_model_thread(model, 0)->unswitched_ns, 0);
+    CHECK_EQ(gltop_model_since_last_switch(model), 0);
+    CHECK_EQ(gltop_model_watched_ns(model), 3 * second);
+    CHECK_EQ(gltop_model_find_row(model, 3), 2);
+    CHECK_EQ(gltop_model_find_row(model, 99), SIZE_MAX);
     gltop_model_destroy(model);
 }
 #endif /* GL_TEST_HAVE_INSPECT */

@@ -93,4 +93,12 @@ TEST_DECLARE(gltop_model_orders_a_tree_and_a_flat_view)
 TEST_DECLARE(gltop_model_filter_keeps_the_ancestors_of_what_it_finds)
 TEST_DECLARE(gltop_model_rates_and_idle_times_come_from_two_samples)
 TEST_DECLARE(gltop_model_shows_odd_trees_once_each)
+TEST_DECLARE(gltop_model_flags_a_busy_thread_that_stops_switching_and_hazards)
+#endif
+/* test_gltop_text.c */
+#ifdef GL_TEST_HAVE_INSPECT
+TEST_DECLARE(gltop_formats_fit_their_columns)
+TEST_DECLARE(gltop_cursor_keeps_the_selection_in_sight)
+TEST_DECLARE(gltop_detail_shows_the_saved_region_and_the_flags)
+TEST_DECLARE(gltop_detail_shows_the_answered_stacks_and_odd_answers)
 #endif

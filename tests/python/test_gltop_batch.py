@@ -1,8 +1,8 @@
 """gltop's batch mode (build/gltop -b) against a live workload
 (tests/workloads/known_greenlets.py), checked against what the workload
 holds and against `python -m greenlet.inspect PID --json`; its errors, and
-a watched process that exits. The interactive screen is tested elsewhere
-once it exists."""
+a watched process that exits, and the B flag on a greenlet that keeps its
+thread busy without switching. The screen: test_gltop_screen.py."""
 import json
 import os
 import subprocess
@@ -11,7 +11,9 @@ import time
 import pytest
 
 from package_under_test import REPOSITORY
-from test_monitor_command import Workload, read_json, unused_pid, WORKLOAD
+from test_monitor_command import (  # gevent_server: a fixture, used by name
+    Workload, gevent_server, read_json,
+    unused_pid, WORKLOAD)
 
 GLTOP = os.environ.get("GLTOP", os.path.join(REPOSITORY, "build", "gltop"))
 
@@ -71,7 +73,7 @@ def test_text_rows_are_indented_under_their_parents(plain):
 def test_errors_and_a_process_that_exits():
     assert gltop("-b", "-p", str(unused_pid())).returncode == 3
     assert gltop("-b").returncode == 2
-    assert gltop("-p", "1").returncode == 2      # no screen yet: says so
+    assert gltop("-p", "1").returncode == 2      # no terminal: says so
     assert gltop("-b", "-p", "x").returncode == 2
     assert gltop("--help").returncode == 0
     workload = Workload("plain")
@@ -83,3 +85,30 @@ def test_errors_and_a_process_that_exits():
     out, err = watcher.communicate(timeout=30)
     assert watcher.returncode == 0
     assert "has exited" in err and out.count("gltop - pid") >= 2
+
+
+def test_a_greenlet_that_never_switches_is_flagged_blocking():
+    busy = Workload("busy")
+    try:
+        completed = gltop("-b", "-p", str(busy.pid), "-n", "4", "-d", "0.4",
+                          "-B", "0.6", "--json")
+    finally:
+        busy.close()
+    assert completed.returncode == 0, completed.stderr
+    samples = [json.loads(line) for line in completed.stdout.splitlines()]
+    flagged = [[r["name"] for r in s["greenlets"] if r["blocking"]]
+               for s in samples]
+    assert flagged[0] == []               # one sample: not known to last
+    assert flagged[-1] == ["spinner"]     # 1.2 s busy without a switch
+    assert not any(r["hazard"] for s in samples for r in s["greenlets"])
+    assert samples[-1]["seconds_since_last_switch"] >= 1.0
+
+
+def test_an_idle_gevent_hub_is_not_flagged(gevent_server):
+    completed = gltop("-b", "-p", str(gevent_server.pid), "-n", "4", "-d",
+                      "0.4", "-B", "0.6", "--json")
+    assert completed.returncode == 0, completed.stderr
+    last = json.loads(completed.stdout.splitlines()[-1])
+    running = [r for r in last["greenlets"] if r["state"] == "running"]
+    assert [r["function"] for r in running] == ["Hub.run"]  # waits in epoll
+    assert not any(r["blocking"] for r in last["greenlets"])

@@ -18,6 +18,9 @@ in-process, to compare with what the tools read from the segment.
         a gevent StreamServer with CLIENTS connected clients, all idle:
         each handler suspended in its recv, each client waiting on an
         event; one thread (no resolver thread pool).
+    python tests/workloads/known_greenlets.py busy
+        the plain greenlets, and then "spinner", a child of main that runs
+        Python code forever without switching: it blocks the others.
 """
 import ctypes
 import json
@@ -92,6 +95,11 @@ def build_plain():
     return keep
 
 
+def spin():
+    while True:
+        sum(range(1000))
+
+
 def build_gevent(clients):
     # Resolve in the calling greenlet: the default resolver starts a pool
     # of threads, each with greenlets of its own.
@@ -145,6 +153,9 @@ def holds_still(kind):
     if kind == "gevent":
         return any(r["main"] and r["state"] == "suspended"
                    for r in inspect.snapshot())
+    if kind == "busy":
+        return any(r["name"] == "spinner" and r["state"] == "running"
+                   for r in inspect.snapshot())
     frame = sys._current_frames().get(threading.main_thread().ident)
     functions = []
     while frame is not None:
@@ -164,11 +175,15 @@ def answer_stdin(kind):
 
 def main_program():
     kind = sys.argv[1]
-    if kind == "plain":
+    if kind in ("plain", "busy"):
         keep = build_plain()
     else:
         keep = build_gevent(int(sys.argv[2]))
     threading.Thread(target=answer_stdin, args=(kind,), daemon=True).start()
+    if kind == "busy":
+        spinner = greenlet(spin)
+        inspect.set_name(spinner, "spinner")
+        spinner.switch()  # never comes back
     if kind == "plain":
         threading.Event().wait()  # main stays the running greenlet
     else:

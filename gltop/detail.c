@@ -1,0 +1,331 @@
+/*
+ * detail.c -- the detail pane's lines (detail.h).
+ *
+ * The saved region: a suspended greenlet's stack is [stack_pointer,
+ * stack_stop); its lowest `saved_bytes` of that, [stack_pointer,
+ * stack_pointer + saved_bytes), have been copied to the heap because
+ * other greenlets needed that part of the thread's stack, and the rest is
+ * still where it was. Those stack addresses are what an extension's
+ * pointer would hold, so they are what the pane shows.
+ */
+#define _GNU_SOURCE
+#include "detail.h"
+#include "format.h"
+#include "monitor_layout.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct builder {
+    gltop_detail *detail;
+    size_t capacity;
+    int failed;
+};
+
+static void add(struct builder *b, gltop_line_kind kind, const char *format,
+                ...) __attribute__((format(printf, 3, 4)));
+
+static void add(struct builder *b, gltop_line_kind kind, const char *format,
+                ...)
+{
+    if (b->failed)
+        return;
+    gltop_detail *d = b->detail;
+    if (d->count == b->capacity) {
+        size_t capacity = b->capacity ? 2 * b->capacity : 32;
+        gltop_detail_line *lines =
+            realloc(d->lines, capacity * sizeof *lines);
+        if (!lines) {
+            b->failed = 1;
+            return;
+        }
+        d->lines = lines;
+        b->capacity = capacity;
+    }
+    va_list arguments;
+    va_start(arguments, format);
+    char *text;
+    int length = vasprintf(&text, format, arguments);
+    va_end(arguments);
+    if (length < 0) {
+        b->failed = 1;
+        return;
+    }
+    d->lines[d->count++] = (gltop_detail_line){kind, text};
+}
+
+static const gl_monitor_greenlet_view *find_greenlet(
+    const gl_monitor_snapshot *s, uint64_t id)
+{
+    for (size_t i = 0; s && i < s->greenlet_count; i++)
+        if (s->greenlets[i].id == id)
+            return &s->greenlets[i];
+    return NULL;
+}
+
+static const gl_monitor_thread_view *find_thread(const gl_monitor_snapshot *s,
+                                                 uint64_t serial)
+{
+    for (size_t i = 0; i < s->thread_count; i++)
+        if (s->threads[i].serial == serial)
+            return &s->threads[i];
+    return NULL;
+}
+
+static void add_facts(struct builder *b, const gltop_model *model,
+                      const gl_monitor_greenlet_view *g)
+{
+    const gl_monitor_snapshot *s = gltop_model_snapshot(model);
+    const gl_monitor_thread_view *t = find_thread(s, g->thread_serial);
+    const gl_monitor_greenlet_view *parent = find_greenlet(s, g->parent_id);
+    size_t at = gltop_model_find_row(model, g->id);
+    const gltop_row *row = at == SIZE_MAX ? NULL : gltop_model_row(model, at);
+    char rate[16] = "-", idle[48] = "-", age[16];
+    if (row)
+        gltop_format_rate(rate, sizeof rate, row->switches_per_second);
+    if (row && row->idle_ns != UINT64_MAX) {
+        gltop_format_duration(idle, sizeof idle - 4, row->idle_ns);
+        strcat(idle, " ago");
+    } else {
+        char watched[16];
+        gltop_format_duration(watched, sizeof watched,
+                              gltop_model_watched_ns(model));
+        snprintf(idle, sizeof idle, "not in the %s watched", watched);
+    }
+    gltop_format_duration(age, sizeof age,
+                          s->published_ns >= g->created_ns
+                              ? s->published_ns - g->created_ns
+                              : UINT64_MAX);
+
+    add(b, GLTOP_LINE_TEXT, "name        %s", g->name[0] ? g->name : "?");
+    add(b, GLTOP_LINE_TEXT, "state       %s%s", gltop_state_name(g->state),
+        g->is_main ? " (the thread's main greenlet)" : "");
+    if (t)
+        add(b, GLTOP_LINE_TEXT, "thread      %" PRIu64 " \"%s\", tid %" PRId64
+            "%s", t->serial, t->name, t->os_id, t->exited ? ", exited" : "");
+    else
+        add(b, GLTOP_LINE_TEXT, "thread      %" PRIu64, g->thread_serial);
+    if (parent)
+        add(b, GLTOP_LINE_TEXT, "parent      #%" PRIu64 " %s", parent->id,
+            parent->name);
+    else if (g->parent_id)
+        add(b, GLTOP_LINE_TEXT, "parent      #%" PRIu64 " (not published)",
+            g->parent_id);
+    else
+        add(b, GLTOP_LINE_TEXT, "parent      none");
+    add(b, GLTOP_LINE_TEXT,
+        "switches    %" PRIu64 " (%s/s), last ran %s, created %s ago",
+        g->switches, rate, idle, age);
+    if (g->has_place)
+        add(b, GLTOP_LINE_TEXT, "where       %s  %s:%u", g->function, g->file,
+            g->line);
+    else
+        add(b, GLTOP_LINE_NOTE, "where       not published (no runtime "
+                                "describes this greenlet)");
+    if (g->has_spawn_site)
+        add(b, GLTOP_LINE_TEXT, "spawned at  %s  %s:%u", g->spawn_function,
+            g->spawn_file, g->spawn_line);
+    else
+        add(b, GLTOP_LINE_NOTE, "spawned at  not recorded (greenlet.inspect."
+                                "record_spawn_sites(True) records it)");
+}
+
+static void add_region(struct builder *b, const gl_monitor_greenlet_view *g)
+{
+    char saved[16], peak[16], live[16], whole[16];
+    gltop_format_bytes(peak, sizeof peak, g->saved_bytes_peak);
+    add(b, GLTOP_LINE_TITLE, "Stack");
+    if (g->state != GL_STATE_SUSPENDED || !g->stack_pointer ||
+        g->stack_pointer > g->stack_stop ||
+        g->saved_bytes > g->stack_stop - g->stack_pointer) {
+        add(b, GLTOP_LINE_TEXT, "  %s: no saved region (%s held at the peak)",
+            g->state == GL_STATE_RUNNING ? "running, on its thread's stack"
+            : g->state == GL_STATE_NEW   ? "not started"
+            : g->state == GL_STATE_DEAD  ? "finished"
+                                         : "suspended, stack not published",
+            peak);
+        return;
+    }
+    uint64_t size = g->stack_stop - g->stack_pointer;
+    uint64_t saved_end = g->stack_pointer + g->saved_bytes;
+    gltop_format_bytes(whole, sizeof whole, size);
+    gltop_format_bytes(saved, sizeof saved, g->saved_bytes);
+    gltop_format_bytes(live, sizeof live, size - g->saved_bytes);
+    add(b, GLTOP_LINE_TEXT, "  whole   0x%" PRIx64 " - 0x%" PRIx64 "  %s",
+        g->stack_pointer, g->stack_stop, whole);
+    if (g->saved_bytes)
+        add(b, GLTOP_LINE_TEXT,
+            "  saved   0x%" PRIx64 " - 0x%" PRIx64
+            "  %s (%" PRIu64 " bytes), copied to the heap; peak %s",
+            g->stack_pointer, saved_end, saved, g->saved_bytes, peak);
+    else
+        add(b, GLTOP_LINE_TEXT, "  saved   none now; peak %s", peak);
+    if (size > g->saved_bytes)
+        add(b, GLTOP_LINE_TEXT, "  live    0x%" PRIx64 " - 0x%" PRIx64
+            "  %s, still on the thread's stack", saved_end, g->stack_stop,
+            live);
+}
+
+static const gltop_thread_row *thread_row(const gltop_model *model,
+                                          uint64_t serial)
+{
+    for (size_t i = 0; i < gltop_model_thread_count(model); i++)
+        if (gltop_model_thread(model, i)->thread->serial == serial)
+            return gltop_model_thread(model, i);
+    return NULL;
+}
+
+static void add_flags(struct builder *b, const gltop_model *model,
+                      const gl_monitor_greenlet_view *g)
+{
+    size_t at = gltop_model_find_row(model, g->id);
+    unsigned flags = at == SIZE_MAX ? 0 : gltop_model_row(model, at)->flags;
+    const gltop_thread_row *thread = thread_row(model, g->thread_serial);
+    add(b, GLTOP_LINE_TITLE, "Flags and hazards");
+    if (g->state == GL_STATE_RUNNING && thread) {
+        char unswitched[16], busy[16] = "unknown";
+        gltop_format_duration(unswitched, sizeof unswitched,
+                              thread->unswitched_ns);
+        if (thread->busy >= 0)
+            snprintf(busy, sizeof busy, "%.0f%%", 100 * thread->busy);
+        add(b, GLTOP_LINE_TEXT, "  running: no switch in its thread for at "
+                                "least %s; the thread's CPU use %s",
+            unswitched, busy);
+    }
+    if (flags & GLTOP_FLAG_BLOCKING)
+        add(b, GLTOP_LINE_ALERT, "  B  running without a switch while its "
+                                 "thread is busy: it blocks the others");
+    if (g->has_hazard)
+        add(b, GLTOP_LINE_ALERT, "  H  its saved stack is referenced from "
+                                 "outside the engine");
+    else
+        add(b, GLTOP_LINE_TEXT, "  no hazard flagged in the segment");
+    if (!(flags & GLTOP_FLAG_BLOCKING))
+        add(b, GLTOP_LINE_TEXT, "  not blocking");
+}
+
+static const char *request_failure(int error)
+{
+    switch (error) {
+    case GL_ETIMEDOUT:
+        return "no answer in time: the process may be busy (a long call "
+               "holding its GIL?); r asks again";
+    default:
+        return gl_strerror(error);
+    }
+}
+
+/* One answer line "KIND\tA\tB..." as a pane line; sections start when
+ * the kind changes. */
+static void add_answer_line(struct builder *b, char *line, char *section)
+{
+    char *field[5] = {0};
+    size_t n = 0;
+    for (char *rest = line; n < 5 && rest;) {
+        field[n++] = rest;
+        rest = strchr(rest, '\t');
+        if (rest)
+            *rest++ = '\0';
+    }
+    char kind = strcmp(field[0], "python") == 0   ? 'p'
+                : strcmp(field[0], "native") == 0 ? 'n'
+                                                  : 'o';
+    if (kind != 'o' && kind != *section) {
+        *section = kind;
+        add(b, GLTOP_LINE_TITLE, kind == 'p' ? "Python stack, innermost first"
+                                             : "Native stack, innermost first");
+    }
+    if (kind == 'p' && n >= 4)
+        add(b, GLTOP_LINE_TEXT, "  %-30s %s:%s", field[1], field[2], field[3]);
+    else if (kind == 'n' && n >= 5) {
+        const char *slash = strrchr(field[3], '/');
+        add(b, GLTOP_LINE_TEXT, "  %18s  %s+%s  %s", field[4], field[1],
+            field[2], slash && slash[1] ? slash + 1 : field[3]);
+    }
+    else if (strcmp(field[0], "note") == 0 && n >= 2)
+        add(b, GLTOP_LINE_NOTE, "  %s", field[1]);
+    else if (*field[0])
+        add(b, GLTOP_LINE_NOTE, "  (a line gltop does not know: %s)",
+            field[0]);
+}
+
+static void add_stacks(struct builder *b, uint64_t id,
+                       const gltop_detail_stacks *stacks)
+{
+    if (!stacks || stacks->id != id) {
+        add(b, GLTOP_LINE_TITLE, "Stacks");
+        add(b, GLTOP_LINE_NOTE, "  not asked for yet (r asks)");
+        return;
+    }
+    char when[32];
+    struct tm local;
+    strftime(when, sizeof when, "%H:%M:%S",
+             localtime_r(&stacks->asked_at, &local));
+    if (stacks->error || !stacks->text) {
+        add(b, GLTOP_LINE_TITLE, "Stacks, asked at %s", when);
+        add(b, GLTOP_LINE_NOTE, "  %s", request_failure(stacks->error));
+        return;
+    }
+    if (stacks->status == GL_MONITOR_ANSWER_NO_SUCH_GREENLET) {
+        add(b, GLTOP_LINE_TITLE, "Stacks, asked at %s", when);
+        add(b, GLTOP_LINE_NOTE, "  the process no longer has this greenlet");
+        return;
+    }
+    add(b, GLTOP_LINE_NOTE, "Stacks as the process answered at %s (r asks "
+                            "again)", when);
+    char *copy = strdup(stacks->text), section = 0;
+    if (!copy) {
+        b->failed = 1;
+        return;
+    }
+    for (char *line = copy, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        add_answer_line(b, line, &section);
+    }
+    free(copy);
+    if (stacks->status == GL_MONITOR_ANSWER_TRUNCATED)
+        add(b, GLTOP_LINE_NOTE, "  (the answer was cut: it did not fit the "
+                                "segment's answer area)");
+}
+
+int gltop_detail_build(const gltop_model *model, uint64_t id,
+                       const gltop_detail_stacks *stacks, gltop_detail *out)
+{
+    *out = (gltop_detail){0};
+    struct builder b = {out, 0, 0};
+    const gl_monitor_greenlet_view *g =
+        find_greenlet(gltop_model_snapshot(model), id);
+    if (!g) {
+        add(&b, GLTOP_LINE_NOTE, "greenlet #%" PRIu64 " is gone: it is no "
+                                 "longer in the process's records", id);
+    } else {
+        add_facts(&b, model, g);
+        add_region(&b, g);
+        add_flags(&b, model, g);
+        add_stacks(&b, id, stacks);
+    }
+    if (b.failed) {
+        gltop_detail_free(out);
+        return GL_ENOMEM;
+    }
+    return 0;
+}
+
+void gltop_detail_free(gltop_detail *detail)
+{
+    for (size_t i = 0; i < detail->count; i++)
+        free(detail->lines[i].text);
+    free(detail->lines);
+    *detail = (gltop_detail){0};
+}
+
+void gltop_detail_stacks_clear(gltop_detail_stacks *stacks)
+{
+    free(stacks->text);
+    *stacks = (gltop_detail_stacks){0};
+}

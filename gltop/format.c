@@ -1,0 +1,81 @@
+/*
+ * format.c -- gltop's formats (format.h).
+ */
+#include "format.h"
+#include "model.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+
+const char *gltop_state_name(gl_state state)
+{
+    static const char *const names[] = {"new", "running", "suspended",
+                                        "dead"};
+    return (unsigned)state < sizeof names / sizeof *names ? names[state] : "?";
+}
+
+/* value / unit with one decimal below 100 units, none above. */
+static void scaled(char *out, size_t size, double value, const char *units)
+{
+    int unit = 0;
+    while (value >= 1024 && units[unit + 1]) {
+        value /= 1024;
+        unit++;
+    }
+    if (unit == 0)
+        snprintf(out, size, "%.0f", value);
+    else if (value < 99.95)
+        snprintf(out, size, "%.1f%c", value, units[unit]);
+    else
+        snprintf(out, size, "%.0f%c", value, units[unit]);
+}
+
+void gltop_format_bytes(char *out, size_t size, uint64_t bytes)
+{
+    scaled(out, size, (double)bytes, " KMGTPE");
+}
+
+void gltop_format_rate(char *out, size_t size, double rate)
+{
+    if (rate < 0)
+        snprintf(out, size, "-");
+    else if (rate < 10000)
+        snprintf(out, size, "%.0f", rate);
+    else if (rate < 99950)
+        snprintf(out, size, "%.1fK", rate / 1000);
+    else if (rate < 999500)
+        snprintf(out, size, "%.0fK", rate / 1000);
+    else
+        snprintf(out, size, "%.1fM", rate / 1e6);
+}
+
+void gltop_format_duration(char *out, size_t size, uint64_t ns)
+{
+    if (ns == UINT64_MAX) {
+        snprintf(out, size, "-");
+        return;
+    }
+    uint64_t s = ns / 1000000000u;
+    if (s < 10)
+        snprintf(out, size, "%.1fs", (double)ns / 1e9);
+    else if (s < 60)
+        snprintf(out, size, "%" PRIu64 "s", s);
+    else if (s < 3600)
+        snprintf(out, size, "%" PRIu64 "m%02" PRIu64 "s", s / 60, s % 60);
+    else if (s < 86400)
+        snprintf(out, size, "%" PRIu64 "h%02" PRIu64 "m", s / 3600,
+                 s / 60 % 60);
+    else if (s < 100 * 86400)
+        snprintf(out, size, "%" PRIu64 "d%02" PRIu64 "h", s / 86400,
+                 s / 3600 % 24);
+    else if (s < 100000ull * 86400)
+        snprintf(out, size, "%" PRIu64 "d", s / 86400);
+    else
+        snprintf(out, size, "%" PRIu64 "y", s / 86400 / 365);
+}
+
+void gltop_format_flags(char *out, size_t size, unsigned flags)
+{
+    snprintf(out, size, "%s%s", flags & GLTOP_FLAG_HAZARD ? "H" : "",
+             flags & GLTOP_FLAG_BLOCKING ? "B" : "");
+}

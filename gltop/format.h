@@ -1,0 +1,27 @@
+/*
+ * format.h -- how gltop writes numbers and states, shared by the batch
+ * output and the screen so that both say the same thing the same way.
+ */
+#ifndef GLTOP_FORMAT_H
+#define GLTOP_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "glengine.h"
+
+/* "new", "running", "suspended", "dead"; "?" for anything else. */
+const char *gltop_state_name(gl_state state);
+
+/* Bytes in at most 6 characters: "912", "14.2K", "3.1M", "12G". */
+void gltop_format_bytes(char *out, size_t size, uint64_t bytes);
+/* A rate in at most 6 characters: "-" when negative (unknown), whole
+ * numbers below ten thousand, then "12.3K", "512K", "1.2M". */
+void gltop_format_rate(char *out, size_t size, double rate);
+/* A duration in nanoseconds in at most 6 characters: "-" for UINT64_MAX
+ * (unknown), "0.4s", "12s", "7m03s", "5h12m", "3d04h", "365d", "584y". */
+void gltop_format_duration(char *out, size_t size, uint64_t ns);
+/* The flags of a row (GLTOP_FLAG_*) as letters, "" for none. */
+void gltop_format_flags(char *out, size_t size, unsigned flags);
+
+#endif /* GLTOP_FORMAT_H */
