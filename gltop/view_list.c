@@ -3,9 +3,10 @@
  * lines, the column titles (the sort column marked), and a row per
  * greenlet, indented under its parent in the tree view.
  *
- * Columns, 49 cells before NAME / WHERE so that 80 columns leave 31 for
- * it: ID 7, STATE 5 (run, susp, new, dead), THR 3, HEAP 6, PEAK 6, SW/S 6,
- * IDLE 6, FL 2, with a space after each.
+ * Columns, 51 cells before NAME / WHERE so that 80 columns leave 29 for
+ * it: ID 7, STATE 6 (run, susp, new, dead), THR 4, HEAP 6, PEAK 6, SW/S 6,
+ * IDLE 6, FL 2, with a space after each; each is wide enough for its
+ * title and the sort mark (^ ascending, v descending).
  */
 #define _GNU_SOURCE
 #include "format.h"
@@ -23,8 +24,8 @@ struct column {
 };
 
 static const struct column columns[] = {
-    {"ID", 7, 1, GLTOP_COLUMN_ID},       {"STATE", 5, 0, GLTOP_COLUMN_STATE},
-    {"THR", 3, 1, GLTOP_COLUMN_THREAD},  {"HEAP", 6, 1, GLTOP_COLUMN_HEAP},
+    {"ID", 7, 1, GLTOP_COLUMN_ID},       {"STATE", 6, 0, GLTOP_COLUMN_STATE},
+    {"THR", 4, 1, GLTOP_COLUMN_THREAD},  {"HEAP", 6, 1, GLTOP_COLUMN_HEAP},
     {"PEAK", 6, 1, GLTOP_COLUMN_PEAK},   {"SW/S", 6, 1, GLTOP_COLUMN_RATE},
     {"IDLE", 6, 1, GLTOP_COLUMN_IDLE},   {"FL", 2, 0, -1},
     {"NAME / WHERE", 0, 0, GLTOP_COLUMN_WHERE},
@@ -60,14 +61,20 @@ static void header(const gltop_screen *s)
     attrset(gltop_view_attr(s, GLTOP_COLOUR_TITLE, A_BOLD) | A_BOLD);
     int x = gltop_view_printf(0, 0, COLS, "gltop - pid %" PRId64 " ", c->pid);
     attrset(A_NORMAL);
-    x += gltop_view_put(0, x, COLS - x, c->command);
+    /* The runtime at the right end; the command is cut to leave it room. */
+    int runtime = snap ? (int)strlen(snap->runtime) : 0;
+    int room = COLS - x - (runtime ? runtime + 2 : 0);
+    if (room < 20) {
+        room = COLS - x;
+        runtime = 0;
+    }
+    gltop_view_put(0, x, room, c->command);
+    if (runtime)
+        gltop_view_put(0, COLS - runtime, runtime, snap->runtime);
     if (!snap) {
         gltop_view_put(1, 0, COLS, "waiting for the process to publish...");
         return;
     }
-    int runtime = (int)strlen(snap->runtime);
-    if (runtime && x + runtime + 2 <= COLS)
-        gltop_view_put(0, COLS - runtime, runtime, snap->runtime);
 
     uint64_t by_state[4] = {0}, peak = 0;
     for (size_t i = 0; i < snap->greenlet_count; i++)
