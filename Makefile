@@ -238,10 +238,14 @@ $(BUILD)/scheduler-demo: tests/workloads/scheduler_demo.c $(BUILD)/libglengine.a
 
 # The C workload with its live registry view, then a gevent echo server
 # with clients, watched from outside by `python -m greenlet.inspect` (its
-# monitor segment) while it runs, and reporting on itself at exit.
-demo: $(BUILD)/scheduler-demo python-extension | $(BUILD)/.packages-test
+# monitor segment) while it runs, and reporting on itself at exit; then
+# another one in gltop, in tmux, with `python -m greenlet.inspect` beside
+# it (on a terminal you look around and quit with q; without one, the
+# script drives gltop and prints its screens).
+demo: $(BUILD)/scheduler-demo $(BUILD)/gltop python-extension | $(BUILD)/.packages-test
 	$(BUILD)/scheduler-demo
 	tests/workloads/watch_demo.sh $(PYTHON)
+	tests/workloads/gltop_demo.sh $(PYTHON)
 
 # -------------------------------------------------------------------- fuzz
 # make fuzz-monitor: libFuzzer, with ASan and UBSan, on the monitor segment

@@ -37,27 +37,33 @@ GLTOP_LINK_ARGS = ["-Wl,--no-as-needed", "-lgcc_s", "-Wl,--as-needed",
 
 class BuildExtWithAssembly(build_ext):
     """The engine's register switch is an assembly file (arch/switch.S).
-    After the extension, it builds gltop with the same compiler, and puts
-    it in the package next to the extension (python/greenlet/ with
-    --inplace), where the launcher greenlet._gltop finds it."""
+    After the extension, it builds gltop with the same compiler, into the
+    package next to the extension, where the launcher greenlet._gltop
+    finds it: in build_lib, or with --inplace in python/greenlet/."""
+
+    def run(self):
+        # setuptools builds in place by building in build_lib and copying
+        # the extensions to the source tree after; gltop goes straight to
+        # where it belongs, decided while --inplace still holds.
+        self.gltop_destination = self.gltop_path()
+        super().run()
 
     def build_extensions(self):
         self.compiler.src_extensions.append(".S")
         super().build_extensions()
-        self.build_gltop()
+        self.build_gltop(self.gltop_destination)
 
     def gltop_path(self):
         package = os.path.dirname(self.get_ext_fullpath(extension.name))
         return os.path.join(package, "gltop")
 
-    def build_gltop(self):
-        """Compiles and links gltop in build_temp, unless the packaged one
-        is newer than every source and header, then copies it into the
-        package under a temporary name and renames it into place, so that
-        two builds in place at once (make -j) never leave half a file.
-        LDFLAGS from the environment reach the link, as they reach the
-        extension's (make python-extension-asan links the sanitizers so)."""
-        target = self.gltop_path()
+    def build_gltop(self, target):
+        """Compiles and links gltop in build_temp, unless `target` is newer
+        than every source and header, then copies it to `target` under a
+        temporary name and renames it into place, so that two builds in
+        place at once (make -j) never leave half a file. LDFLAGS from the
+        environment reach the link, as they reach the extension's (make
+        python-extension-asan links the sanitizers so)."""
         inputs = GLTOP_SOURCES + GLTOP_DEPENDS
         if not self.force and os.path.exists(target) and all(
                 os.path.getmtime(path) <= os.path.getmtime(target)

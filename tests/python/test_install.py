@@ -1,11 +1,13 @@
 """The package installs with pip (Debian's setuptools, no package index) and
 the installed copy works: the README's install command, run in a virtual
-environment that sees the system's packages."""
+environment that sees the system's packages. gltop comes with it: a
+`gltop` command on the environment's PATH, and its man page."""
 import os
 import subprocess
 import sys
 
 from package_under_test import REPOSITORY
+from test_monitor_command import unused_pid
 
 
 def test_pip_installs_a_working_package(tmp_path):
@@ -18,6 +20,8 @@ def test_pip_installs_a_working_package(tmp_path):
          "--no-index", REPOSITORY],
         capture_output=True, text=True, timeout=600)
     assert installed.returncode == 0, installed.stderr
+    # The installed copy, not this repository's python/ (the tests' own).
+    environ = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     check = subprocess.run(
         [python, "-c",
          "import greenlet, os\n"
@@ -27,8 +31,20 @@ def test_pip_installs_a_working_package(tmp_path):
          "print(greenlet.__file__)\n"
          "print(sorted(os.listdir(os.path.dirname(greenlet.__file__))))\n"],
         capture_output=True, text=True, timeout=60, cwd=str(tmp_path),
-        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+        env=environ)
     assert check.returncode == 0, check.stderr
     location, files = check.stdout.splitlines()
     assert location.startswith(str(environment))
     assert "greenlet.h" in files
+    packaged = os.path.join(os.path.dirname(location), "gltop")
+    assert os.access(packaged, os.X_OK), packaged
+    gltop = str(environment / "bin" / "gltop")
+    helped = subprocess.run([gltop, "--help"], capture_output=True,
+                            text=True, timeout=60, env=environ)
+    assert helped.returncode == 0, helped.stderr
+    assert helped.stdout.startswith("usage: gltop ")
+    missing = subprocess.run([gltop, "-b", "-p", str(unused_pid())],
+                             capture_output=True, text=True, timeout=60,
+                             env=environ)
+    assert missing.returncode == 3, missing.stderr   # no such process
+    assert (environment / "share" / "man" / "man1" / "gltop.1").is_file()
