@@ -15,6 +15,7 @@
 
 #include <inttypes.h>
 #include <locale.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,27 @@ static void scan(gltop_screen *s)
             s->picker.selected = i;
 }
 
+/* Set by SIGINT, SIGTERM and SIGHUP: the loop then restores the terminal
+ * and quits, instead of leaving it in curses' modes. The one piece of
+ * state outside the screen struct, as a signal handler needs. */
+static volatile sig_atomic_t stop_requested;
+
+static void request_stop(int signal_number)
+{
+    (void)signal_number;
+    stop_requested = 1;
+}
+
+static void catch_stop_signals(void)
+{
+    struct sigaction action = {.sa_handler = request_stop};
+    sigemptyset(&action.sa_mask);
+    /* No SA_RESTART: a wait for a key returns at once. */
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGTERM, &action, NULL);
+    sigaction(SIGHUP, &action, NULL);
+}
+
 static void start_curses(gltop_screen *s)
 {
     setlocale(LC_ALL, "");
@@ -179,11 +201,12 @@ int gltop_screen_run(int64_t pid, double delay_seconds,
             return error;
         }
     }
+    catch_stop_signals();
     start_curses(&s);
     uint64_t interval = (uint64_t)(delay_seconds * 1e9);
     uint64_t next_scan = 0;
     int scan_now = 1; /* asked for: even while paused */
-    for (;;) {
+    while (!stop_requested) {
         uint64_t now = monotonic_ns();
         if (scan_now || (!s.paused && now >= next_scan)) {
             scan(&s);
@@ -196,7 +219,7 @@ int gltop_screen_run(int64_t pid, double delay_seconds,
         long wait_ms = s.paused ? -1 : (long)((next_scan - now) / 1000000u);
         timeout((int)wait_ms);
         int key = getch();
-        if (key == ERR)
+        if (key == ERR || stop_requested)
             continue;
         gltop_action action = gltop_keys_dispatch(&s, key);
         if (action == GLTOP_ACTION_QUIT)

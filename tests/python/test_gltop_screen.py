@@ -180,6 +180,8 @@ def test_sorting_and_the_flat_view(plain, screens):
     text = screen.wait_for(lambda t: "(tree)" in t)
     assert column_of_name(text, "nested") == column_of_name(
         text, "first-worker") + 2
+    screen.keys("C-c")  # quits as q does, the terminal restored
+    assert screen.exit_status() == 0
 
 
 def test_the_filter_keeps_the_ancestors(plain, screens):
