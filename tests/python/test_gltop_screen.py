@@ -8,19 +8,21 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 import time
 
 import pytest
 
 from package_under_test import REPOSITORY
 from test_gltop_batch import GLTOP
-from test_monitor_command import Workload, unused_pid
+from test_monitor_command import FAKE_SEGMENT, NOBODY, Workload, unused_pid
 
 
 class Screen:
     """gltop in a detached tmux session of a given size."""
 
-    def __init__(self, tmp_path, *arguments, width=100, height=30):
+    def __init__(self, tmp_path, *arguments, width=100, height=30,
+                 prefix=()):
         self.socket = str(tmp_path / "tmux.socket")
         config = tmp_path / "tmux.conf"
         config.write_text("set -g remain-on-exit on\n")  # to read it last
@@ -29,7 +31,8 @@ class Screen:
         # before a quick exit can still be read on the screen.
         self.status_file = tmp_path / "status"
         command = "%s; echo $? > %s; sleep 1" % (
-            " ".join(shlex.quote(str(a)) for a in [GLTOP] + list(arguments)),
+            " ".join(shlex.quote(str(a))
+                     for a in list(prefix) + [GLTOP] + list(arguments)),
             shlex.quote(str(self.status_file)))
         self.tmux("-f", str(config), "new-session", "-d", "-x", str(width),
                   "-y", str(height), command)
@@ -39,8 +42,10 @@ class Screen:
                               capture_output=True, text=True, check=True,
                               timeout=30).stdout
 
-    def text(self):
-        return self.tmux("capture-pane", "-p")
+    def text(self, escapes=False):
+        """What the screen shows; with escapes, its colours and
+        attributes too, as terminal escape sequences."""
+        return self.tmux("capture-pane", "-p", *(["-e"] if escapes else []))
 
     def lines(self):
         return self.text().split("\n")
@@ -294,3 +299,75 @@ def test_a_missing_process_is_said_before_the_screen_opens(screens):
     screen = screens("-p", pid)
     assert screen.exit_status() == 3
     assert "gltop: pid %d: " % pid in screen.text()
+
+
+@pytest.fixture
+def odd_segments():
+    """Two processes whose segments gltop must refuse: one of layout
+    version 2, one corrupt (FAKE_SEGMENT, from the inspect command's
+    tests)."""
+    fakes = {}
+    for version, contents in ((2, "header"), (1, "garbage")):
+        fake = subprocess.Popen(
+            [sys.executable, "-c", FAKE_SEGMENT, str(version), contents],
+            stdout=subprocess.PIPE, text=True)
+        assert fake.stdout.readline() == "ready\n"
+        fakes[contents] = fake
+    yield {kind: fake.pid for kind, fake in fakes.items()}
+    for fake in fakes.values():
+        fake.kill()
+        fake.wait()
+
+
+def test_odd_segments_are_refused_with_a_message(odd_segments, screens):
+    screen = screens("-d", "0.3")
+    text = screen.wait_for(lambda t: all(
+        re.search(r"^ *%d " % pid, t, re.M) for pid in odd_segments.values()))
+    row = {kind: [line for line in text.split("\n")
+                  if re.match(r" *%d " % pid, line)][0]
+           for kind, pid in odd_segments.items()}
+    assert "has another layout version" in row["header"]
+    assert "corrupt or truncated" in row["garbage"]
+    listed = [int(m) for m in re.findall(r"^ *(\d+) ", text, re.M)]
+    screen.keys(*["Down"] * listed.index(odd_segments["garbage"]))
+    screen.keys("Enter")  # stays on the picker, saying why
+    text = screen.wait_for_text("pid %d: the monitor segment is corrupt"
+                                % odd_segments["garbage"])
+    assert text.startswith("gltop - processes that use greenlets")
+    screen.keys("q")
+    assert screen.exit_status() == 0
+    for kind, status, message in (("header", 6, "another layout version"),
+                                  ("garbage", 7, "corrupt")):
+        direct = screens("-p", odd_segments[kind])
+        assert direct.exit_status() == status
+        assert message in direct.text()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch users")
+def test_another_users_process_is_refused(plain, screens):
+    nobody = ["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY,
+              "--clear-groups"]
+    screen = screens("-p", plain.pid, prefix=nobody)
+    assert screen.exit_status() == 5
+    assert "gltop: pid %d: permission denied" % plain.pid in screen.text()
+    picker = screens("-d", "0.3", prefix=nobody)
+    text = picker.wait_for_text("processes that use greenlets")
+    assert not re.search(r"^ *%d " % plain.pid, text, re.M)
+    picker.keys("q")
+    assert picker.exit_status() == 0
+
+
+def test_colours_where_the_terminal_has_them(plain, screens):
+    screen = screens("-p", plain.pid, "-d", "0.3")
+    screen.wait_for_text("never-started")
+    coloured = screen.text(escapes=True).split("\n")
+    escape = "\x1b["
+    assert coloured[0].startswith(escape + "1m" + escape + "36mgltop - pid")
+    assert coloured[3].startswith(escape + "30m" + escape + "42m")  # bar
+    assert escape + "46mID^" in coloured[3]     # the sort column, on cyan
+    assert coloured[4].startswith(escape + "46m")  # the selected row
+    by_id = {int(re.sub(r"\x1b\[[0-9;]*m", "", line).split()[0]): line
+             for line in coloured[4:12]}
+    assert escape + "36mnew" + escape in by_id[7]
+    assert escape + "34mdead" + escape in by_id[8]
+    assert escape + "33mworker_with_child" in by_id[2]  # where: yellow
