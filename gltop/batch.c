@@ -1,7 +1,9 @@
 /*
  * batch.c -- gltop's batch output (batch.h). Strings come from another
- * process: the reader has made them printable (no control characters), and
- * JSON output escapes what JSON requires.
+ * process and may hold anything but C0 controls: the text output writes
+ * invalid UTF-8 and C1 controls as '?', so that a terminal shows them
+ * without acting on them; the JSON output is valid UTF-8 (U+FFFD for
+ * invalid bytes) and escapes what JSON requires and every control.
  */
 #include "batch.h"
 #include "format.h"
@@ -17,12 +19,28 @@ static uint64_t live_greenlets(const gl_monitor_snapshot *s)
     return live;
 }
 
+/* The sum of each thread's peak: exact with one thread, an upper bound
+ * with several, whose peaks need not have come at the same time (the
+ * engine keeps no process-wide peak: that would cost every switch). */
 static uint64_t heap_peak(const gl_monitor_snapshot *s)
 {
     uint64_t peak = 0;
     for (size_t i = 0; i < s->thread_count; i++)
         peak += s->threads[i].saved_bytes_peak;
     return peak;
+}
+
+/* Writes `text` as valid UTF-8 without controls, '?' for the rest. */
+static void put_text(const char *text, FILE *out)
+{
+    while (*text) {
+        const char *start = text;
+        long c = gltop_utf8_next(&text);
+        if (c < 0 || gltop_is_control(c))
+            fputc('?', out);
+        else
+            fwrite(start, 1, (size_t)(text - start), out);
+    }
 }
 
 void gltop_batch_text(const gltop_model *model, const char *command,
@@ -33,12 +51,15 @@ void gltop_batch_text(const gltop_model *model, const char *command,
     gltop_format_rate(rate, sizeof rate, gltop_model_process_rate(model));
     gltop_format_duration(since, sizeof since,
                           gltop_model_since_last_switch(model));
+    fprintf(out, "gltop - pid %" PRId64 " (", s->pid);
+    put_text(command, out);
+    fputs(")  ", out);
+    put_text(s->runtime, out);
     fprintf(out,
-            "gltop - pid %" PRId64 " (%s)  %s  threads %zu  greenlets %" PRIu64
-            "  heap %" PRIu64 " B (peak %" PRIu64 ")  switches/s %s"
-            "  last switch %s ago\n",
-            s->pid, command, s->runtime, s->thread_count, live_greenlets(s),
-            s->process_saved_bytes, heap_peak(s), rate, since);
+            "  threads %zu  greenlets %" PRIu64 "  heap %" PRIu64
+            " B (peak %s%" PRIu64 ")  switches/s %s  last switch %s ago\n",
+            s->thread_count, live_greenlets(s), s->process_saved_bytes,
+            s->thread_count > 1 ? "<=" : "", heap_peak(s), rate, since);
     fprintf(out, "%8s %-9s %4s %10s %10s %8s %7s %2s  %s\n", "ID", "STATE",
             "THR", "HEAP", "PEAK", "SW/S", "IDLE", "FL", "NAME / WHERE");
     for (size_t i = 0; i < gltop_model_row_count(model); i++) {
@@ -49,12 +70,18 @@ void gltop_batch_text(const gltop_model *model, const char *command,
         gltop_format_duration(idle, sizeof idle, row->idle_ns);
         gltop_format_flags(flags, sizeof flags, row->flags);
         fprintf(out, "%8" PRIu64 " %-9s %4" PRIu64 " %10" PRIu64 " %10" PRIu64
-                     " %8s %7s %2s  %*s%s",
+                     " %8s %7s %2s  %*s",
                 g->id, gltop_state_name(g->state), g->thread_serial,
                 g->saved_bytes, g->saved_bytes_peak, rate, idle, flags,
-                (int)(2 * row->depth), "", g->name[0] ? g->name : "?");
-        if (g->has_place)
-            fprintf(out, "  %s (%s:%u)", g->function, g->file, g->line);
+                (int)(2 * row->depth), "");
+        put_text(g->name[0] ? g->name : "?", out);
+        if (g->has_place) {
+            fputs("  ", out);
+            put_text(g->function, out);
+            fputs(" (", out);
+            put_text(g->file, out);
+            fprintf(out, ":%u)", g->line);
+        }
         fputc('\n', out);
     }
     fputc('\n', out);
@@ -64,13 +91,17 @@ void gltop_batch_text(const gltop_model *model, const char *command,
 static void json_string(const char *text, FILE *out)
 {
     fputc('"', out);
-    for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
-        if (*c == '"' || *c == '\\')
-            fprintf(out, "\\%c", *c);
-        else if (*c < 0x20)
-            fprintf(out, "\\u%04x", *c);
+    while (*text) {
+        const char *start = text;
+        long c = gltop_utf8_next(&text);
+        if (c < 0)
+            fputs("\\ufffd", out);
+        else if (c == '"' || c == '\\')
+            fprintf(out, "\\%c", (int)c);
+        else if (gltop_is_control(c))
+            fprintf(out, "\\u%04lx", c);
         else
-            fputc(*c, out);
+            fwrite(start, 1, (size_t)(text - start), out);
     }
     fputc('"', out);
 }

@@ -79,3 +79,38 @@ void gltop_format_flags(char *out, size_t size, unsigned flags)
     snprintf(out, size, "%s%s", flags & GLTOP_FLAG_HAZARD ? "H" : "",
              flags & GLTOP_FLAG_BLOCKING ? "B" : "");
 }
+
+long gltop_utf8_next(const char **text)
+{
+    const unsigned char *p = (const unsigned char *)*text;
+    unsigned char lead = p[0];
+    int length = lead < 0x80   ? 1
+                 : lead < 0xc2 ? 0 /* continuation byte, or overlong */
+                 : lead < 0xe0 ? 2
+                 : lead < 0xf0 ? 3
+                 : lead < 0xf5 ? 4
+                               : 0;
+    long c = length == 1 ? lead : length == 2 ? lead & 0x1f
+                              : length == 3   ? lead & 0x0f
+                                              : lead & 0x07;
+    for (int i = 1; i < length; i++) {
+        if ((p[i] & 0xc0) != 0x80) { /* also stops at the terminator */
+            length = 0;
+            break;
+        }
+        c = c << 6 | (p[i] & 0x3f);
+    }
+    static const long shortest[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (length == 0 || c < shortest[length] || c > 0x10ffff ||
+        (c >= 0xd800 && c <= 0xdfff)) {
+        *text += 1;
+        return -1;
+    }
+    *text += length;
+    return c;
+}
+
+int gltop_is_control(long c)
+{
+    return c < 0x20 || (c >= 0x7f && c <= 0x9f);
+}

@@ -24,4 +24,14 @@ void gltop_format_duration(char *out, size_t size, uint64_t ns);
 /* The flags of a row (GLTOP_FLAG_*) as letters, "" for none. */
 void gltop_format_flags(char *out, size_t size, unsigned flags);
 
+/* Text from another process (names, files, the command line) is bytes:
+ * the reader has replaced C0 controls, but it may hold invalid UTF-8 or
+ * C1 controls (U+0080 to U+009F, which terminals may act on). This reads
+ * one character of `*text`, moves *text past it, and returns its code
+ * point, or -1 for a byte that does not begin a valid, shortest UTF-8
+ * sequence (then *text moves one byte). *text must not be at its end. */
+long gltop_utf8_next(const char **text);
+/* Whether code point c is a control character: C0, DEL or C1. */
+int gltop_is_control(long c);
+
 #endif /* GLTOP_FORMAT_H */

@@ -21,9 +21,9 @@ static const char usage[] =
     "\n"
     "Shows the live greenlets of a running process, read from the monitor\n"
     "segment that every process using greenlets publishes (see man gltop and\n"
-    "docs/monitor.md): per greenlet its id (indented under its parent),\n"
-    "state, thread, heap-held stack bytes and peak, switches per second,\n"
-    "time since it last ran, flags, name and where it is. Without -p, it\n"
+    "docs/monitor.md): per greenlet its id, state, thread, heap-held stack\n"
+    "bytes and peak, switches per second, time since it last ran, flags,\n"
+    "name (indented under its parent's) and where it is. Without -p, it\n"
     "starts with a picker of the processes you may watch.\n"
     "\n"
     "  -p, --pid PID          the process to watch\n"
@@ -78,20 +78,25 @@ static int exit_status(int error)
     }
 }
 
+/* Says what is wrong, with the usage lines (the rest is in --help). */
 static int bad_arguments(const char *message)
 {
-    fprintf(stderr, "gltop: %s\n%s", message, usage);
+    const char *end = strstr(usage, "\n\n");
+    fprintf(stderr, "gltop: %s\n%.*s\n(gltop --help says more)\n", message,
+            (int)(end - usage), usage);
     return 2;
 }
 
-/* A number in `text`, whole and within [low, high], or -1 in *ok. */
-static double number(const char *text, double low, double high, int *ok)
+/* The number in `text` if it is all of it, within [low, high] and, with
+ * `whole`, an integer; *ok says whether it is. */
+static double number(const char *text, double low, double high, int whole,
+                     int *ok)
 {
     char *end;
     errno = 0;
     double value = strtod(text, &end);
     *ok = errno == 0 && end != text && *end == '\0' && value >= low &&
-          value <= high;
+          value <= high && (!whole || value == (double)(long long)value);
     return value;
 }
 
@@ -108,21 +113,22 @@ static int parse(int argc, char **argv, struct options *o)
         {NULL, 0, NULL, 0}};
     *o = (struct options){.pid = -1, .delay = 1.0, .block = 1.0};
     int option, ok = 1;
+    opterr = 0; /* bad_arguments says it, once */
     while ((option = getopt_long(argc, argv, "p:d:B:bn:h", long_options,
                                  NULL)) != -1) {
         switch (option) {
         case 'p':
-            o->pid = (long long)number(optarg, 1, 4194304, &ok);
-            if (!ok || o->pid != number(optarg, 1, 4194304, &ok))
+            o->pid = (long long)number(optarg, 1, 4194304, 1, &ok);
+            if (!ok)
                 return bad_arguments("-p needs a process id");
             break;
         case 'd':
-            o->delay = number(optarg, 0.05, 3600, &ok);
+            o->delay = number(optarg, 0.05, 3600, 0, &ok);
             if (!ok)
                 return bad_arguments("-d needs seconds, 0.05 to 3600");
             break;
         case 'B':
-            o->block = number(optarg, 0.01, 86400, &ok);
+            o->block = number(optarg, 0.01, 86400, 0, &ok);
             if (!ok)
                 return bad_arguments("-B needs seconds, 0.01 to 86400");
             break;
@@ -130,9 +136,9 @@ static int parse(int argc, char **argv, struct options *o)
             o->batch = 1;
             break;
         case 'n':
-            o->iterations = (long)number(optarg, 1, 1e9, &ok);
+            o->iterations = (long)number(optarg, 1, 1e9, 1, &ok);
             if (!ok)
-                return bad_arguments("-n needs a positive count");
+                return bad_arguments("-n needs a whole count, at least 1");
             break;
         case 'j':
             o->json = 1;
@@ -140,8 +146,17 @@ static int parse(int argc, char **argv, struct options *o)
         case 'h':
             fputs(usage, stdout);
             exit(0);
-        default:
-            return bad_arguments("unknown option");
+        default: {
+            char message[64];
+            if (optopt)
+                snprintf(message, sizeof message, "-%c: %s", optopt,
+                         strchr("pdBn", optopt) ? "needs a value"
+                                                : "unknown option");
+            else
+                snprintf(message, sizeof message, "%s: unknown option",
+                         argv[optind - 1]);
+            return bad_arguments(message);
+        }
         }
     }
     if (optind < argc)

@@ -129,7 +129,9 @@ void gltop_view_help(gltop_screen *s)
         "and where it is (function file:line).",
         "Flags: B  running without a switch for a while, its thread busy:",
         "          it blocks the other greenlets of its thread;",
-        "       H  its saved stack is referenced from outside the engine.",
+        "       H  its saved stack is referenced from outside the engine (a",
+        "          bit of the segment for the hazard audit, which is not",
+        "          built yet: nothing sets it so far).",
         "",
         "Keys here:",
     };
@@ -144,7 +146,7 @@ void gltop_view_help(gltop_screen *s)
         if (!help)
             break;
         const char *tab = strchr(help, '\t');
-        snprintf(keys[i], sizeof keys[i], "  %-10.*s %s",
+        snprintf(keys[i], sizeof keys[i], "  %-12.*s %s",
                  tab ? (int)(tab - help) : 0, help, tab ? tab + 1 : help);
         lines[count++] = (gltop_detail_line){GLTOP_LINE_TEXT, keys[i]};
     }
