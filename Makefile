@@ -1,10 +1,16 @@
 # The greenlet engine's build. Products go under build/ (ignored by git).
 #
-#   make              the engine (static and shared), tests, benchmark, demo
+#   make              the engine (static and shared), the Python package,
+#                     gltop, tests, benchmarks, demo programs
 #   make test         every test: C tests natively, under ASan+UBSan, under
-#                     valgrind, and cross-built for aarch64 under qemu
-#   make bench        the switch benchmark against ucontext and Boost.Context
-#   make demo         the main job: a workload of many greenlets
+#                     valgrind, and cross-built for aarch64 under qemu; the
+#                     Python tests (gltop's among them) natively and with
+#                     ASan
+#   make bench        the switch against ucontext and Boost.Context, the
+#                     package against Debian's greenlet, the monitor's cost,
+#                     gltop's refresh with 100,000 greenlets
+#   make demo         the main job: workloads of many greenlets, watched by
+#                     python -m greenlet.inspect and by gltop
 #
 # Missing Debian packages are installed first (.ci/install-packages), so
 # that on a fresh machine these targets are all a user types.
@@ -230,7 +236,7 @@ bench: $(BUILD)/switch-bench $(BUILD)/gltop-bench python-extension $(BUILD)/debi
 	$(SHARED)/bench/compare.sh $(BUILD)/debian-greenlet python
 	@echo "== the monitor segment's cost to a switching process"
 	PYTHONPATH=python $(PYTHON) bench/monitor_bench.py
-	@echo "== gltop's refresh at scale (issue 5: under 50 ms with 100,000 greenlets)"
+	@echo "== gltop's refresh at scale (target: under 50 ms with 100,000 greenlets)"
 	PYTHONPATH=python PYTHON=$(PYTHON) $(BUILD)/gltop-bench
 
 $(BUILD)/scheduler-demo: tests/workloads/scheduler_demo.c $(BUILD)/libglengine.a

@@ -24,8 +24,10 @@
  * process's (it builds the publication when a reader attaches), so before
  * each refresh the bench waits for one untimed, as gltop would, and the
  * timed sample then reads it without waiting (fresh_within_ms 0). The
- * next publication comes GL_MONITOR_REFRESH_MS later at the soonest, so
- * the timed copy is never torn by one being written.
+ * process publishes at most once per 50 ms, and per ten times as long as
+ * its last publication took (src/monitor.c), and the timed read ends a
+ * few ms after the publication it reads: no publication is being written
+ * meanwhile to tear the copy and make it retry.
  *
  * Views are reached by the keys a user presses (gltop_keys_dispatch), each
  * key followed by a draw, as the main loop does; the keys are timed too,
@@ -66,7 +68,11 @@
 #define SCREEN_COLUMNS 200
 #define READY_WAIT_MS 10000     /* for the first publication of a big tree */
 #define FRESH_WAIT_MS 5000      /* for each later one */
-#define DEFAULT_REFRESHES 30
+/* Each refresh first waits for the process to publish, which it does at
+ * most once per ten times its last publication took (src/monitor.c):
+ * some 0.4 s at 100,000 greenlets. 15 refreshes of 5 views keep a run of
+ * both default sizes under a minute. */
+#define DEFAULT_REFRESHES 15
 #define MAX_COUNTS 8
 
 /* ------------------------------------------------ the read, timed inside */
@@ -96,6 +102,15 @@ typedef struct workload {
     pid_t pid;
     int input; /* its stdin: closing it ends the workload */
 } workload;
+
+/* Closes its stdin, and waits for it to end. */
+static void workload_stop(workload *w)
+{
+    close(w->input);
+    int status;
+    while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
+        continue;
+}
 
 /* Starts `script` with `count` greenlets and waits for its "ready PID"
  * line. Returns 0, or -1 having said why on stderr. */
@@ -134,26 +149,15 @@ static int workload_start(workload *w, const char *python, const char *script,
         fclose(output);
     else
         close(from_child[0]);
-    if (!ready)
-        fprintf(stderr, "gltop-bench: %s %s %zu did not say \"ready %ld\"\n",
-                python, script, count, (long)pid);
-    return ready ? 0 : -1;
-}
-
-static void workload_stop(workload *w)
-{
-    close(w->input);
-    int status;
-    while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
-        continue;
+    if (ready)
+        return 0;
+    fprintf(stderr, "gltop-bench: %s %s %zu did not say \"ready %ld\"\n",
+            python, script, count, (long)pid);
+    workload_stop(w);
+    return -1;
 }
 
 /* ---------------------------------------------------------- statistics */
-
-typedef struct phase_times {
-    double *ms; /* one per refresh */
-    size_t count;
-} phase_times;
 
 typedef struct summary {
     double median, max;
@@ -185,29 +189,40 @@ static double max_rss_mib(void)
     return (double)usage.ru_maxrss / 1024.0; /* ru_maxrss is in KiB */
 }
 
+/* The resident set now, in MiB (0 if /proc cannot say): unlike the
+ * maximum, it would show memory that a refresh keeps and a later one
+ * does not reach again. */
+static double resident_mib(void)
+{
+    FILE *statm = fopen("/proc/self/statm", "r");
+    unsigned long pages_total = 0, pages_resident = 0;
+    if (statm) {
+        if (fscanf(statm, "%lu %lu", &pages_total, &pages_resident) != 2)
+            pages_resident = 0;
+        fclose(statm);
+    }
+    return (double)pages_resident * (double)sysconf(_SC_PAGESIZE) /
+           (1024.0 * 1024.0);
+}
+
+/* Memory after a refresh. */
+typedef struct memory_mark {
+    double max_rss_mib, resident_mib;
+} memory_mark;
+
+static memory_mark memory_now(void)
+{
+    return (memory_mark){max_rss_mib(), resident_mib()};
+}
+
 /* ------------------------------------------------------------ refreshes */
 
-/* One measured refresh: the milliseconds of each phase. */
+/* One measured refresh: the milliseconds of each phase, and of the
+ * untimed wait for the publication before it. */
 typedef struct refresh_times {
     double read, model, draw;
+    double wait;
 } refresh_times;
-
-/* Keeps the selection on its greenlet when the rows move, as
- * interactive.c's follow_selection does after each sample (it is static
- * there); its cost is the model's O(n) gltop_model_find_row. */
-static void follow_selection(gltop_screen *s)
-{
-    size_t count = gltop_model_row_count(s->model);
-    size_t at = s->selected_id ? gltop_model_find_row(s->model, s->selected_id)
-                               : SIZE_MAX;
-    if (at != SIZE_MAX)
-        s->list.selected = at;
-    else if (count)
-        s->list.selected = s->list.selected < count ? s->list.selected
-                                                    : count - 1;
-    const gltop_row *row = gltop_model_row(s->model, s->list.selected);
-    s->selected_id = row ? row->greenlet->id : 0;
-}
 
 static void draw(gltop_screen *s)
 {
@@ -218,7 +233,8 @@ static void draw(gltop_screen *s)
 
 /* Waits, untimed, until the process has published after now (attaching
  * makes it publish): the publication a refresh of gltop would read.
- * Returns 0, or the error of the read. */
+ * Returns 0, the error of the read, or GL_ETIMEDOUT when no publication
+ * came within `within_ms`. */
 static int wait_for_publication(gltop_screen *s, int within_ms)
 {
     gl_monitor_snapshot *snapshot;
@@ -234,15 +250,16 @@ static int wait_for_publication(gltop_screen *s, int within_ms)
 /* One refresh, timed by phase. Returns 0 or a GL_E* error. */
 static int refresh_once(gltop_screen *s, int within_ms, refresh_times *times)
 {
+    uint64_t waited = bench_now_ns();
     int code = wait_for_publication(s, within_ms);
     if (code)
         return code;
-    int fresh;
     uint64_t start = bench_now_ns();
-    code = gltop_collector_sample(&s->collector, s->model, 0, &fresh);
+    times->wait = milliseconds(start - waited);
+    code = gltop_collector_sample(&s->collector, s->model, 0, NULL);
     if (code)
         return code;
-    follow_selection(s);
+    gltop_screen_follow_selection(s);
     uint64_t modelled = bench_now_ns();
     draw(s);
     uint64_t drawn = bench_now_ns();
@@ -252,15 +269,18 @@ static int refresh_once(gltop_screen *s, int within_ms, refresh_times *times)
     return 0;
 }
 
+/* In a string of keys, the byte that stands for End (KEY_END). */
+#define END_KEY "\x01"
+
 /* Presses `keys` one by one, each followed by a draw as in the main loop;
  * returns the slowest press in ms (0 for no keys). `keys` is a string of
- * characters, except that a byte 0x01 stands for End (KEY_END). */
+ * characters, END_KEY among them. */
 static double press_keys(gltop_screen *s, const char *keys)
 {
     double slowest = 0;
     for (const char *k = keys; *k; k++) {
         uint64_t start = bench_now_ns();
-        gltop_keys_dispatch(s, *k == '\x01' ? KEY_END : (unsigned char)*k);
+        gltop_keys_dispatch(s, *k == END_KEY[0] ? KEY_END : (unsigned char)*k);
         draw(s);
         double ms = milliseconds(bench_now_ns() - start);
         if (ms > slowest)
@@ -277,13 +297,11 @@ typedef struct view_path {
     const char *keys;
 } view_path;
 
-#define KEY_END_BYTE "\x01"
-
 /* In order: each starts from where the one before left the screen. */
 static const view_path views[] = {
     /* As attached: tree by id; End selects the last row, which makes
      * following the selection scan every row. */
-    {"tree, by id, last row", KEY_END_BYTE},
+    {"tree, by id, last row", END_KEY},
     /* s steps the sort column: id, state, thread, heap (largest first). */
     {"tree, by heap", "sss"},
     {"flat, by heap", "t"},
@@ -297,7 +315,7 @@ static const view_path views[] = {
 #define VIEW_COUNT (sizeof views / sizeof *views)
 
 typedef struct view_result {
-    summary read, model, draw, total;
+    summary read, model, draw, total, wait;
     double slowest_key_ms;
     size_t rows;
 } view_result;
@@ -307,28 +325,32 @@ typedef struct view_result {
  * 0 or a GL_E* error. */
 static int measure_view(gltop_screen *s, const view_path *path,
                         unsigned refreshes, view_result *result,
-                        double *rss_after_first)
+                        memory_mark *after_first)
 {
-    double *read = bench_allocate(4 * refreshes * sizeof *read);
+    double *read = malloc(5 * refreshes * sizeof *read);
+    if (!read)
+        return GL_ENOMEM;
     double *model = read + refreshes, *drawing = model + refreshes;
-    double *total = drawing + refreshes;
+    double *total = drawing + refreshes, *wait = total + refreshes;
     result->slowest_key_ms = press_keys(s, path->keys);
     int code = 0;
     for (unsigned i = 0; i < refreshes && !code; i++) {
-        refresh_times times = {0, 0, 0};
+        refresh_times times = {0, 0, 0, 0};
         code = refresh_once(s, FRESH_WAIT_MS, &times);
         read[i] = times.read;
         model[i] = times.model;
         drawing[i] = times.draw;
         total[i] = times.read + times.model + times.draw;
-        if (rss_after_first && i == 0)
-            *rss_after_first = max_rss_mib();
+        wait[i] = times.wait;
+        if (after_first && i == 0)
+            *after_first = memory_now();
     }
     if (!code) {
         result->read = summarize(read, refreshes);
         result->model = summarize(model, refreshes);
         result->draw = summarize(drawing, refreshes);
         result->total = summarize(total, refreshes);
+        result->wait = summarize(wait, refreshes);
         result->rows = gltop_model_row_count(s->model);
     }
     free(read);
@@ -337,20 +359,24 @@ static int measure_view(gltop_screen *s, const view_path *path,
 
 static void print_heading(size_t count, size_t greenlets, unsigned refreshes)
 {
-    printf("== gltop, one refresh with %zu greenlets (%zu in the snapshot), "
-           "%dx%d screen, %u refreshes per view; ms, median and max\n",
+    printf("== gltop with %zu greenlets (%zu in the snapshot), %dx%d screen, "
+           "%u refreshes per view; ms\n",
            count, greenlets, SCREEN_LINES, SCREEN_COLUMNS, refreshes);
-    printf("%-24s %8s %13s %13s %13s %15s %9s %9s\n", "view", "rows",
-           "read", "model", "draw", "refresh", "/50ms", "keys max");
+    printf("%-24s %7s  %-13s  %-13s  %-13s  %-13s  %-11s  %s\n", "", "",
+           "read", "model", "draw", "refresh", "/ 50 ms", "slowest");
+    printf("%-24s %7s  %6s %6s  %6s %6s  %6s %6s  %6s %6s  %5s %5s  %s\n",
+           "view", "rows", "median", "max", "median", "max", "median", "max",
+           "median", "max", "med", "max", "key");
 }
 
 static void print_view(const view_path *path, const view_result *r)
 {
-    printf("%-24s %8zu %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f %7.1f %7.1f "
-           "%9.2f %9.1f\n",
+    printf("%-24s %7zu  %6.1f %6.1f  %6.1f %6.1f  %6.1f %6.1f  %6.1f %6.1f  "
+           "%5.2f %5.2f  %.1f\n",
            path->name, r->rows, r->read.median, r->read.max, r->model.median,
            r->model.max, r->draw.median, r->draw.max, r->total.median,
-           r->total.max, r->total.median / BUDGET_MS, r->slowest_key_ms);
+           r->total.max, r->total.median / BUDGET_MS, r->total.max / BUDGET_MS,
+           r->slowest_key_ms);
 }
 
 /* ------------------------------------------------------------- terminal */
@@ -370,6 +396,10 @@ static int terminal_open(virtual_terminal *t, gltop_screen *s)
                                       : NULL;
     if (!t->screen) {
         fprintf(stderr, "gltop-bench: no curses screen for \"xterm\"\n");
+        if (t->output)
+            fclose(t->output);
+        if (t->input)
+            fclose(t->input);
         return -1;
     }
     set_term(t->screen);
@@ -424,12 +454,12 @@ static int measure_count(const settings *options, size_t count)
     if ((code = wait_for_publication(&s, READY_WAIT_MS)) == 0 &&
         (code = gltop_collector_sample(&s.collector, s.model, 0, NULL)) == 0)
         draw(&s);
-    double rss_first = 0;
+    memory_mark first = {0, 0};
     view_result results[VIEW_COUNT];
     for (size_t v = 0; v < VIEW_COUNT && !code; v++)
         code = measure_view(&s, &views[v], options->refreshes, &results[v],
-                            v == 0 ? &rss_first : NULL);
-    double rss_last = max_rss_mib();
+                            v == 0 ? &first : NULL);
+    memory_mark last = memory_now();
     const gl_monitor_snapshot *snapshot = gltop_model_snapshot(s.model);
     size_t greenlets = snapshot ? snapshot->greenlet_count : 0;
     terminal_close(&terminal);
@@ -444,10 +474,17 @@ static int measure_count(const settings *options, size_t count)
     for (size_t v = 0; v < VIEW_COUNT; v++)
         print_view(&views[v], &results[v]);
     unsigned total_refreshes = (unsigned)VIEW_COUNT * options->refreshes;
-    printf("memory: max RSS %.1f MiB after the first refresh, %.1f MiB after "
-           "the last (%u refreshes): %+.1f KiB per refresh\n",
-           rss_first, rss_last, total_refreshes,
-           (rss_last - rss_first) * 1024.0 / (total_refreshes - 1));
+    printf("memory after the first refresh and after the last (%u "
+           "refreshes): max RSS %.1f and %.1f MiB (%+.1f KiB per refresh), "
+           "resident %.1f and %.1f MiB\n",
+           total_refreshes, first.max_rss_mib, last.max_rss_mib,
+           (last.max_rss_mib - first.max_rss_mib) * 1024.0 /
+               (total_refreshes - 1),
+           first.resident_mib, last.resident_mib);
+    printf("untimed: each wait for a fresh publication took %.0f ms (median, "
+           "first view): the process's rate limit (src/monitor.c), not "
+           "gltop's cost\n",
+           results[0].wait.median);
     return 0;
 }
 
@@ -458,10 +495,11 @@ static const char usage[] =
     "[N ...]\n"
     "Times gltop's refresh (read, model, draw) watching a process with N\n"
     "greenlets (default: 100000, then 10000), against issue 5's 50 ms.\n"
-    "  -r, --refreshes R  refreshes timed per view (default 30)\n"
+    "  -r, --refreshes R  refreshes timed per view (default 15)\n"
     "  --python PATH      the interpreter (default $PYTHON or /usr/bin/python3)\n"
     "  --workload PATH    the workload (default bench/many_greenlets.py)\n"
-    "Run from the repository root; PYTHONPATH defaults to \"python\".\n";
+    "At most 8 values of N. Run from the repository root; PYTHONPATH\n"
+    "defaults to \"python\".\n";
 
 /* Runs measure_count in a child, so that each N has its own max RSS. */
 static int measure_in_child(const settings *options, size_t count)
@@ -513,9 +551,9 @@ int main(int argc, char **argv)
     size_t count_total = 2;
     if (optind < argc)
         count_total = 0;
-    for (int i = optind; i < argc && count_total < MAX_COUNTS; i++) {
+    for (int i = optind; i < argc; i++) {
         long count = atol(argv[i]);
-        if (count < 1) {
+        if (count < 1 || count_total == MAX_COUNTS) {
             fputs(usage, stderr);
             return 2;
         }

@@ -23,7 +23,7 @@ leaves no orphan). Usage:
     PYTHONPATH=python /usr/bin/python3 bench/many_greenlets.py [N]
 
 N (default 100000) counts every greenlet made here, parents included; the
-main greenlet and the monitor's own are extra.
+main greenlet is one more.
 """
 import os
 import sys

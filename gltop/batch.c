@@ -11,25 +11,6 @@
 #include <inttypes.h>
 #include <string.h>
 
-static uint64_t live_greenlets(const gl_monitor_snapshot *s)
-{
-    uint64_t live = 0;
-    for (size_t i = 0; i < s->greenlet_count; i++)
-        live += s->greenlets[i].state != GL_STATE_DEAD;
-    return live;
-}
-
-/* The sum of each thread's peak: exact with one thread, an upper bound
- * with several, whose peaks need not have come at the same time (the
- * engine keeps no process-wide peak: that would cost every switch). */
-static uint64_t heap_peak(const gl_monitor_snapshot *s)
-{
-    uint64_t peak = 0;
-    for (size_t i = 0; i < s->thread_count; i++)
-        peak += s->threads[i].saved_bytes_peak;
-    return peak;
-}
-
 /* Writes `text` as valid UTF-8 without controls, '?' for the rest. */
 static void put_text(const char *text, FILE *out)
 {
@@ -47,6 +28,8 @@ void gltop_batch_text(const gltop_model *model, const char *command,
                       FILE *out)
 {
     const gl_monitor_snapshot *s = gltop_model_snapshot(model);
+    gltop_totals totals;
+    gltop_model_totals(model, &totals);
     char rate[32], since[32];
     gltop_format_rate(rate, sizeof rate, gltop_model_process_rate(model));
     gltop_format_duration(since, sizeof since,
@@ -58,8 +41,9 @@ void gltop_batch_text(const gltop_model *model, const char *command,
     fprintf(out,
             "  threads %zu  greenlets %" PRIu64 "  heap %" PRIu64
             " B (peak %s%" PRIu64 ")  switches/s %s  last switch %s ago\n",
-            s->thread_count, live_greenlets(s), s->process_saved_bytes,
-            s->thread_count > 1 ? "<=" : "", heap_peak(s), rate, since);
+            s->thread_count, totals.alive, totals.heap,
+            s->thread_count > 1 ? "<=" : "", totals.heap_peak_bound, rate,
+            since);
     fprintf(out, "%8s %-9s %4s %10s %10s %8s %7s %2s  %s\n", "ID", "STATE",
             "THR", "HEAP", "PEAK", "SW/S", "IDLE", "FL", "NAME / WHERE");
     for (size_t i = 0; i < gltop_model_row_count(model); i++) {
@@ -118,6 +102,8 @@ void gltop_batch_json(const gltop_model *model, const char *command,
                       FILE *out)
 {
     const gl_monitor_snapshot *s = gltop_model_snapshot(model);
+    gltop_totals totals;
+    gltop_model_totals(model, &totals);
     fprintf(out, "{\"pid\":%" PRId64 ",\"command\":", s->pid);
     json_string(command, out);
     fputs(",\"runtime\":", out);
@@ -125,8 +111,8 @@ void gltop_batch_json(const gltop_model *model, const char *command,
     fprintf(out, ",\"threads\":%zu,\"greenlets_alive\":%" PRIu64
                  ",\"heap_bytes\":%" PRIu64 ",\"heap_bytes_peak\":%" PRIu64
                  ",\"switches_per_second\":",
-            s->thread_count, live_greenlets(s), s->process_saved_bytes,
-            heap_peak(s));
+            s->thread_count, totals.alive, totals.heap,
+            totals.heap_peak_bound);
     json_number(gltop_model_process_rate(model), out);
     uint64_t since = gltop_model_since_last_switch(model);
     fputs(",\"seconds_since_last_switch\":", out);

@@ -81,13 +81,12 @@ static void add_facts(struct builder *b, const gltop_model *model,
     const gl_monitor_snapshot *s = gltop_model_snapshot(model);
     const gl_monitor_thread_view *t = find_thread(s, g->thread_serial);
     const gl_monitor_greenlet_view *parent = find_greenlet(s, g->parent_id);
-    size_t at = gltop_model_find_row(model, g->id);
-    const gltop_row *row = at == SIZE_MAX ? NULL : gltop_model_row(model, at);
-    char rate[16] = "-", idle[48] = "-", age[16];
-    if (row)
-        gltop_format_rate(rate, sizeof rate, row->switches_per_second);
-    if (row && row->idle_ns != UINT64_MAX) {
-        gltop_format_duration(idle, sizeof idle - 4, row->idle_ns);
+    gltop_row row;
+    gltop_model_greenlet(model, g->id, &row); /* g is in the snapshot */
+    char rate[16], idle[48], age[16];
+    gltop_format_rate(rate, sizeof rate, row.switches_per_second);
+    if (row.idle_ns != UINT64_MAX) {
+        gltop_format_duration(idle, sizeof idle - 4, row.idle_ns);
         strcat(idle, " ago");
     } else {
         char watched[16];
@@ -181,8 +180,9 @@ static const gltop_thread_row *thread_row(const gltop_model *model,
 static void add_flags(struct builder *b, const gltop_model *model,
                       const gl_monitor_greenlet_view *g)
 {
-    size_t at = gltop_model_find_row(model, g->id);
-    unsigned flags = at == SIZE_MAX ? 0 : gltop_model_row(model, at)->flags;
+    gltop_row row;
+    gltop_model_greenlet(model, g->id, &row);
+    unsigned flags = row.flags;
     const gltop_thread_row *thread = thread_row(model, g->thread_serial);
     add(b, GLTOP_LINE_TITLE, "Flags and hazards");
     if (g->state == GL_STATE_RUNNING && thread) {

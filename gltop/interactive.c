@@ -94,8 +94,7 @@ void gltop_screen_open_detail(gltop_screen *s)
                                              &s->stacks.status);
 }
 
-/* Keeps the selection on the same greenlet when the rows move. */
-static void follow_selection(gltop_screen *s)
+void gltop_screen_follow_selection(gltop_screen *s)
 {
     size_t count = gltop_model_row_count(s->model);
     size_t at = s->selected_id ? gltop_model_find_row(s->model, s->selected_id)
@@ -130,7 +129,7 @@ static void sample(gltop_screen *s)
     s->stale = !fresh;
     if (fresh)
         s->last_fresh_ns = monotonic_ns();
-    follow_selection(s);
+    gltop_screen_follow_selection(s);
 }
 
 static void scan(gltop_screen *s)

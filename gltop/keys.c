@@ -9,6 +9,7 @@
 #include "screen.h"
 
 #include <curses.h>
+#include <stdio.h>
 #include <string.h>
 
 #define ESCAPE 27
@@ -139,10 +140,19 @@ static gltop_action pause_or_go_on(gltop_screen *s)
 
 /* ------------------------------------------------------------ the list */
 
+/* What a change of view says when the rows could not be rebuilt. */
+static gltop_action rebuilt(gltop_screen *s, int error)
+{
+    if (error)
+        snprintf(s->message, sizeof s->message, "%s: the list may be "
+                 "incomplete until the next refresh", gl_strerror(error));
+    return GLTOP_ACTION_REDRAW;
+}
+
 static gltop_action toggle_tree(gltop_screen *s)
 {
-    gltop_model_set_tree(s->model, !gltop_model_tree(s->model));
-    return GLTOP_ACTION_REDRAW;
+    return rebuilt(s, gltop_model_set_tree(s->model,
+                                           !gltop_model_tree(s->model)));
 }
 
 static gltop_action sort_by(gltop_screen *s, int step)
@@ -154,8 +164,7 @@ static gltop_action sort_by(gltop_screen *s, int step)
     /* Numbers read best largest first; id and where in their order. */
     descending = column != GLTOP_COLUMN_ID && column != GLTOP_COLUMN_WHERE &&
                  column != GLTOP_COLUMN_STATE && column != GLTOP_COLUMN_THREAD;
-    gltop_model_set_sort(s->model, column, descending);
-    return GLTOP_ACTION_REDRAW;
+    return rebuilt(s, gltop_model_set_sort(s->model, column, descending));
 }
 
 static gltop_action sort_next(gltop_screen *s) { return sort_by(s, 1); }
@@ -165,8 +174,7 @@ static gltop_action sort_invert(gltop_screen *s)
 {
     int descending;
     gltop_column column = gltop_model_sort(s->model, &descending);
-    gltop_model_set_sort(s->model, column, !descending);
-    return GLTOP_ACTION_REDRAW;
+    return rebuilt(s, gltop_model_set_sort(s->model, column, !descending));
 }
 
 static gltop_action start_filter(gltop_screen *s)
@@ -195,9 +203,8 @@ static gltop_action edit_filter(gltop_screen *s, int key)
     } else {
         return GLTOP_ACTION_NONE;
     }
-    gltop_model_set_filter(s->model, s->filter);
     s->list = (gltop_cursor){0};
-    return GLTOP_ACTION_REDRAW;
+    return rebuilt(s, gltop_model_set_filter(s->model, s->filter));
 }
 
 /* ------------------------------------------------------------ the table */

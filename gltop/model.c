@@ -6,6 +6,16 @@
  * checks, but its tree may still be odd (a parent that is not in the
  * snapshot, or, in a hostile segment, a cycle of parents): such greenlets
  * are shown as roots, and every greenlet is shown at most once.
+ *
+ * Scale (bench/gltop_bench.c: a refresh of 100,000 greenlets in well
+ * under 50 ms): each
+ * update sorts the snapshot by id once (`by_id`), and everything else
+ * that needs id order uses that: the history is written in id order, so
+ * it needs no sort of its own, and is matched against the previous one by
+ * a merge rather than a search per greenlet; a rebuild (a key that sorts
+ * or filters) sorts only by its column, and not even that for ascending
+ * id. The snapshot comes in registry order (each thread's greenlets
+ * newest first), so the sort by id cannot be skipped.
  */
 #define _GNU_SOURCE
 #include "model.h"
@@ -18,6 +28,14 @@ struct history {
     uint64_t id;
     uint64_t switches;
     uint64_t last_ran_ns; /* UINT64_MAX: not seen running since we began */
+};
+
+/* A greenlet of the snapshot in the id index: its id beside its index,
+ * so that sorting and searching by id read one compact array rather than
+ * the snapshot's views, scattered over megabytes at 100,000 greenlets. */
+struct id_entry {
+    uint64_t id;
+    size_t index;
 };
 
 /* What it remembers of a thread, by serial. */
@@ -34,6 +52,7 @@ struct gltop_model {
     uint64_t first_sampled_ns;
     double process_rate;
     struct history *history; /* sorted by id, one per greenlet */
+    struct id_entry *by_id;  /* the snapshot's greenlets, in id order */
     double *rates;           /* per greenlet of the snapshot */
     uint64_t *idle;
     unsigned *flags;
@@ -68,6 +87,7 @@ void gltop_model_destroy(gltop_model *model)
         return;
     gl_monitor_snapshot_free(model->snapshot);
     free(model->history);
+    free(model->by_id);
     free(model->rates);
     free(model->idle);
     free(model->flags);
@@ -76,13 +96,6 @@ void gltop_model_destroy(gltop_model *model)
     free(model->rows);
     free(model->filter);
     free(model);
-}
-
-static int by_history_id(const void *a, const void *b)
-{
-    uint64_t x = ((const struct history *)a)->id;
-    uint64_t y = ((const struct history *)b)->id;
-    return x < y ? -1 : x > y;
 }
 
 static int by_thread_serial(const void *a, const void *b)
@@ -107,47 +120,111 @@ static int compare_numbers(uint64_t x, uint64_t y)
     return x < y ? -1 : x > y;
 }
 
-/* Compares greenlets a and b (indices into the snapshot) by the sort
- * column, then by id, so that the order is total. */
-static int compare_rows(const void *left, const void *right, void *context)
+/* strcmp, at once for one string: the reader gives the greenlets that
+ * share a place one copy of its strings (inspect/monitor_parse.c), so
+ * when sorting by place equal pointers are the common case. */
+static int compare_texts(const char *x, const char *y)
 {
-    const gltop_model *m = context;
-    size_t a = *(const size_t *)left, b = *(const size_t *)right;
-    const gl_monitor_greenlet_view *x = &m->snapshot->greenlets[a];
-    const gl_monitor_greenlet_view *y = &m->snapshot->greenlets[b];
-    int order = 0;
+    return x == y ? 0 : strcmp(x, y);
+}
+
+/* A greenlet as the sort sees it: its value in the sort column beside
+ * its id and index, so that the sort reads one compact array rather than
+ * the snapshot's views, scattered over megabytes at 100,000 greenlets.
+ * Numbers become one order-preserving key; the place is kept as its
+ * strings (shared by the greenlets in the same function) and line. */
+struct sort_entry {
+    uint64_t key;
+    uint64_t id;
+    const char *function, *file;
+    unsigned line;
+    size_t index;
+};
+
+/* A switch rate as a key: unknown (negative) first, then by value (the
+ * bits of a non-negative double order as the double does). */
+static uint64_t rate_key(double rate)
+{
+    uint64_t bits;
+    if (rate < 0)
+        return 0;
+    memcpy(&bits, &rate, sizeof bits);
+    return bits + 1;
+}
+
+static struct sort_entry sort_entry_of(const gltop_model *m, size_t i)
+{
+    const gl_monitor_greenlet_view *g = &m->snapshot->greenlets[i];
+    struct sort_entry e = {0, g->id, NULL, NULL, 0, i};
     switch (m->column) {
     case GLTOP_COLUMN_STATE:
-        order = compare_numbers(x->state, y->state);
+        e.key = g->state;
         break;
     case GLTOP_COLUMN_THREAD:
-        order = compare_numbers(x->thread_serial, y->thread_serial);
+        e.key = g->thread_serial;
         break;
     case GLTOP_COLUMN_HEAP:
-        order = compare_numbers(x->saved_bytes, y->saved_bytes);
+        e.key = g->saved_bytes;
         break;
     case GLTOP_COLUMN_PEAK:
-        order = compare_numbers(x->saved_bytes_peak, y->saved_bytes_peak);
+        e.key = g->saved_bytes_peak;
         break;
     case GLTOP_COLUMN_RATE:
-        order = m->rates[a] < m->rates[b] ? -1 : m->rates[a] > m->rates[b];
+        e.key = rate_key(m->rates[i]);
         break;
     case GLTOP_COLUMN_IDLE:
-        order = compare_numbers(m->idle[a], m->idle[b]);
+        e.key = m->idle[i];
         break;
     case GLTOP_COLUMN_WHERE:
-        order = strcmp(x->function, y->function);
-        if (!order)
-            order = strcmp(x->file, y->file);
-        if (!order)
-            order = compare_numbers(x->line, y->line);
+        e.function = g->function;
+        e.file = g->file;
+        e.line = g->line;
         break;
     default:
+        e.key = g->id;
         break;
     }
-    if (m->descending)
+    return e;
+}
+
+/* By the column (descending if the context says so), then by id
+ * ascending, so that the order is total. */
+static int compare_entries(const void *left, const void *right,
+                           void *descending)
+{
+    const struct sort_entry *x = left, *y = right;
+    int order = compare_numbers(x->key, y->key);
+    if (!order && x->function)
+        order = compare_texts(x->function, y->function);
+    if (!order && x->file)
+        order = compare_texts(x->file, y->file);
+    if (!order)
+        order = compare_numbers(x->line, y->line);
+    if (*(const int *)descending)
         order = -order;
     return order ? order : compare_numbers(x->id, y->id);
+}
+
+/* The snapshot's indices in sort order, into `sorted`. */
+static int sort_indices(const gltop_model *m, size_t *sorted)
+{
+    size_t n = m->snapshot->greenlet_count;
+    if (m->column == GLTOP_COLUMN_ID && !m->descending) {
+        for (size_t k = 0; k < n; k++) /* already in that order */
+            sorted[k] = m->by_id[k].index;
+        return 0;
+    }
+    struct sort_entry *entries = malloc((n + 1) * sizeof *entries);
+    if (!entries)
+        return GL_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        entries[i] = sort_entry_of(m, i);
+    int descending = m->descending;
+    qsort_r(entries, n, sizeof *entries, compare_entries, &descending);
+    for (size_t k = 0; k < n; k++)
+        sorted[k] = entries[k].index;
+    free(entries);
+    return 0;
 }
 
 static int matches(const gl_monitor_greenlet_view *g, const char *filter)
@@ -156,17 +233,17 @@ static int matches(const gl_monitor_greenlet_view *g, const char *filter)
            strstr(g->function, filter) || strstr(g->file, filter);
 }
 
-/* The index of the greenlet with `id`, through `by_id` (indices sorted by
- * id), or SIZE_MAX. */
-static size_t find_index(const gl_monitor_snapshot *s, const size_t *by_id,
+/* The index of the greenlet with `id`, through `by_id` (`count` entries
+ * sorted by id), or SIZE_MAX. */
+static size_t find_index(const struct id_entry *by_id, size_t count,
                          uint64_t id)
 {
-    size_t low = 0, high = s->greenlet_count;
+    size_t low = 0, high = count;
     while (low < high) {
         size_t middle = low + (high - low) / 2;
-        uint64_t here = s->greenlets[by_id[middle]].id;
+        uint64_t here = by_id[middle].id;
         if (here == id)
-            return by_id[middle];
+            return by_id[middle].index;
         if (here < id)
             low = middle + 1;
         else
@@ -175,11 +252,10 @@ static size_t find_index(const gl_monitor_snapshot *s, const size_t *by_id,
     return SIZE_MAX;
 }
 
-static int by_greenlet_id(const void *left, const void *right, void *context)
+static int by_entry_id(const void *left, const void *right)
 {
-    const gl_monitor_snapshot *s = context;
-    return compare_numbers(s->greenlets[*(const size_t *)left].id,
-                           s->greenlets[*(const size_t *)right].id);
+    return compare_numbers(((const struct id_entry *)left)->id,
+                           ((const struct id_entry *)right)->id);
 }
 
 static void add_row(gltop_model *m, size_t g, unsigned depth)
@@ -226,8 +302,8 @@ static int rebuild_rows(gltop_model *m)
     if (!s)
         return 0;
     size_t n = s->greenlet_count;
+    const struct id_entry *by_id = m->by_id;
     size_t *sorted = malloc((n + 1) * sizeof *sorted);
-    size_t *by_id = malloc((n + 1) * sizeof *by_id);
     size_t *first_child = calloc(n + 1, sizeof *first_child);
     size_t *child_count = calloc(n + 1, sizeof *child_count);
     size_t *child_list = malloc((n + 1) * sizeof *child_list);
@@ -239,18 +315,16 @@ static int rebuild_rows(gltop_model *m)
     int error = 0;
     if (rows)
         m->rows = rows;
-    if (!sorted || !by_id || !first_child || !child_count || !child_list ||
+    if (!sorted || !first_child || !child_count || !child_list ||
         !parent_of || !stack || !depths || !shown || !placed || !rows) {
         error = GL_ENOMEM;
         goto done;
     }
-    for (size_t i = 0; i < n; i++)
-        sorted[i] = by_id[i] = i;
-    qsort_r(sorted, n, sizeof *sorted, compare_rows, m);
-    qsort_r(by_id, n, sizeof *by_id, by_greenlet_id, (void *)s);
+    if ((error = sort_indices(m, sorted)) != 0)
+        goto done;
     for (size_t i = 0; i < n; i++) {
         shown[i] = (char)matches(&s->greenlets[i], m->filter);
-        parent_of[i] = m->tree ? find_index(s, by_id, s->greenlets[i].parent_id)
+        parent_of[i] = m->tree ? find_index(by_id, n, s->greenlets[i].parent_id)
                                : SIZE_MAX;
     }
     if (!m->tree) {
@@ -294,7 +368,6 @@ static int rebuild_rows(gltop_model *m)
                         shown, placed, stack, depths);
 done:
     free(sorted);
-    free(by_id);
     free(first_child);
     free(child_count);
     free(child_list);
@@ -363,15 +436,17 @@ int gltop_model_update(gltop_model *model, gl_monitor_snapshot *snapshot,
 {
     size_t n = snapshot->greenlet_count, t = snapshot->thread_count;
     struct history *history = malloc((n + 1) * sizeof *history);
+    struct id_entry *by_id = malloc((n + 1) * sizeof *by_id);
     double *rates = malloc((n + 1) * sizeof *rates);
     uint64_t *idle = malloc((n + 1) * sizeof *idle);
     unsigned *flags = malloc((n + 1) * sizeof *flags);
     struct thread_history *thread_history =
         malloc((t + 1) * sizeof *thread_history);
     gltop_thread_row *threads = malloc((t + 1) * sizeof *threads);
-    if (!history || !rates || !idle || !flags || !thread_history ||
+    if (!history || !by_id || !rates || !idle || !flags || !thread_history ||
         !threads) {
         free(history);
+        free(by_id);
         free(rates);
         free(idle);
         free(flags);
@@ -386,29 +461,36 @@ int gltop_model_update(gltop_model *model, gl_monitor_snapshot *snapshot,
     update_threads(model, snapshot, now_ns, seconds, thread_busy,
                    thread_history, threads);
     qsort(thread_history, t, sizeof *thread_history, by_thread_serial);
+    for (size_t i = 0; i < n; i++)
+        by_id[i] = (struct id_entry){snapshot->greenlets[i].id, i};
+    qsort(by_id, n, sizeof *by_id, by_entry_id);
+    /* In id order, the new history and the old one are matched by a
+     * merge: `next` is the first old entry not below the id at hand. */
     size_t known = model->snapshot ? model->snapshot->greenlet_count : 0;
-    for (size_t i = 0; i < n; i++) {
+    size_t next = 0;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = by_id[k].index;
         const gl_monitor_greenlet_view *g = &snapshot->greenlets[i];
-        struct history key = {.id = g->id};
-        struct history *before =
-            model->history ? bsearch(&key, model->history, known,
-                                     sizeof key, by_history_id)
-                           : NULL;
-        history[i] = (struct history){g->id, g->switches, UINT64_MAX};
+        while (next < known && model->history[next].id < g->id)
+            next++;
+        const struct history *before =
+            next < known && model->history[next].id == g->id
+                ? &model->history[next]
+                : NULL;
+        struct history *now = &history[k];
+        *now = (struct history){g->id, g->switches, UINT64_MAX};
         rates[i] = -1;
         if (before && seconds > 0 && g->switches >= before->switches)
             rates[i] = (double)(g->switches - before->switches) / seconds;
         if (g->state == GL_STATE_RUNNING ||
             (before && g->switches != before->switches))
-            history[i].last_ran_ns = now_ns;
+            now->last_ran_ns = now_ns;
         else if (before)
-            history[i].last_ran_ns = before->last_ran_ns;
-        idle[i] = history[i].last_ran_ns == UINT64_MAX
-                      ? UINT64_MAX
-                      : now_ns - history[i].last_ran_ns;
+            now->last_ran_ns = before->last_ran_ns;
+        idle[i] = now->last_ran_ns == UINT64_MAX ? UINT64_MAX
+                                                 : now_ns - now->last_ran_ns;
         flags[i] = flags_of(snapshot, thread_history, g);
     }
-    qsort(history, n, sizeof *history, by_history_id);
     model->process_rate = -1;
     if (model->snapshot && seconds > 0) {
         uint64_t now = total_switches(snapshot);
@@ -422,6 +504,7 @@ int gltop_model_update(gltop_model *model, gl_monitor_snapshot *snapshot,
     }
     gl_monitor_snapshot_free(model->snapshot);
     free(model->history);
+    free(model->by_id);
     free(model->rates);
     free(model->idle);
     free(model->flags);
@@ -432,6 +515,7 @@ int gltop_model_update(gltop_model *model, gl_monitor_snapshot *snapshot,
     model->snapshot = snapshot;
     model->sampled_ns = now_ns;
     model->history = history;
+    model->by_id = by_id;
     model->rates = rates;
     model->idle = idle;
     model->flags = flags;
@@ -540,4 +624,32 @@ gltop_column gltop_model_sort(const gltop_model *model, int *descending)
 const char *gltop_model_filter(const gltop_model *model)
 {
     return model->filter ? model->filter : "";
+}
+
+int gltop_model_greenlet(const gltop_model *model, uint64_t id,
+                         gltop_row *out)
+{
+    size_t count = model->snapshot ? model->snapshot->greenlet_count : 0;
+    size_t g = find_index(model->by_id, count, id);
+    if (g == SIZE_MAX)
+        return 0;
+    *out = (gltop_row){&model->snapshot->greenlets[g], 0, model->rates[g],
+                       model->idle[g], model->flags[g]};
+    return 1;
+}
+
+void gltop_model_totals(const gltop_model *model, gltop_totals *out)
+{
+    *out = (gltop_totals){0};
+    const gl_monitor_snapshot *s = model->snapshot;
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->greenlet_count; i++)
+        out->by_state[s->greenlets[i].state & 3]++;
+    out->alive = s->greenlet_count - out->by_state[GL_STATE_DEAD];
+    for (size_t i = 0; i < s->thread_count; i++) {
+        out->heap_peak_bound += s->threads[i].saved_bytes_peak;
+        out->blocking += model->threads[i].blocking;
+    }
+    out->heap = s->process_saved_bytes;
 }

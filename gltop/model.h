@@ -118,5 +118,24 @@ const gltop_thread_row *gltop_model_thread(const gltop_model *model,
                                            size_t index);
 /* The row of the greenlet with `id` among the rows shown, or SIZE_MAX. */
 size_t gltop_model_find_row(const gltop_model *model, uint64_t id);
+/* What a row of greenlet `id` would show (depth 0), whether the filter
+ * shows it or not: 1, or 0 if the snapshot has no such greenlet. */
+int gltop_model_greenlet(const gltop_model *model, uint64_t id,
+                         gltop_row *out);
+
+/* The process as a whole, from the current snapshot. */
+typedef struct gltop_totals {
+    uint64_t by_state[4];      /* greenlets per gl_state */
+    uint64_t alive;            /* all but the dead */
+    uint64_t heap;             /* stack bytes held on the heap now */
+    uint64_t heap_peak_bound;  /* the sum of the threads' peaks: the
+                                  process's peak with one thread, an upper
+                                  bound with several (their peaks need not
+                                  have come at once; the engine keeps no
+                                  process-wide peak, which would cost every
+                                  switch) */
+    size_t blocking;           /* threads whose running greenlet is B */
+} gltop_totals;
+void gltop_model_totals(const gltop_model *model, gltop_totals *out);
 
 #endif /* GLTOP_MODEL_H */

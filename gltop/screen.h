@@ -90,6 +90,9 @@ size_t gltop_view_page_lines(const gltop_screen *screen);
 int gltop_screen_attach(gltop_screen *screen, int64_t pid);
 void gltop_screen_detach(gltop_screen *screen);
 void gltop_screen_open_detail(gltop_screen *screen);
+/* After a sample: keeps the selection on the same greenlet when the rows
+ * have moved (O(rows)). */
+void gltop_screen_follow_selection(gltop_screen *screen);
 /* Runs the screen until q; `pid` > 0 starts attached to it. Returns 0,
  * or the error (GL_E*) of attaching to `pid`, said on stderr before the
  * screen was opened. */

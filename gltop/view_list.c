@@ -76,34 +76,31 @@ static void header(const gltop_screen *s)
         return;
     }
 
-    uint64_t by_state[4] = {0}, peak = 0;
-    for (size_t i = 0; i < snap->greenlet_count; i++)
-        by_state[snap->greenlets[i].state & 3]++;
-    for (size_t i = 0; i < snap->thread_count; i++)
-        peak += snap->threads[i].saved_bytes_peak;
+    gltop_totals totals;
+    gltop_model_totals(s->model, &totals);
     char heap[16], heap_peak[16];
-    gltop_format_bytes(heap, sizeof heap, snap->process_saved_bytes);
-    gltop_format_bytes(heap_peak, sizeof heap_peak, peak);
+    gltop_format_bytes(heap, sizeof heap, totals.heap);
+    gltop_format_bytes(heap_peak, sizeof heap_peak, totals.heap_peak_bound);
     gltop_view_printf(1, 0, COLS,
                       "threads %zu  greenlets %" PRIu64 " (%" PRIu64
                       " run, %" PRIu64 " susp, %" PRIu64 " new)  heap %s"
-                      "  peak %s",
-                      snap->thread_count,
-                      by_state[0] + by_state[1] + by_state[2], by_state[1],
-                      by_state[2], by_state[0], heap, heap_peak);
+                      "  peak %s%s",
+                      snap->thread_count, totals.alive,
+                      totals.by_state[GL_STATE_RUNNING],
+                      totals.by_state[GL_STATE_SUSPENDED],
+                      totals.by_state[GL_STATE_NEW], heap,
+                      snap->thread_count > 1 ? "<=" : "", heap_peak);
 
     char rate[16], since[16];
     gltop_format_rate(rate, sizeof rate, gltop_model_process_rate(s->model));
     gltop_format_duration(since, sizeof since,
                           gltop_model_since_last_switch(s->model));
-    size_t blocking = 0;
-    for (size_t i = 0; i < gltop_model_thread_count(s->model); i++)
-        blocking += gltop_model_thread(s->model, i)->blocking;
     x = gltop_view_printf(2, 0, COLS, "switches/s %s  last switch %s ago  ",
                           rate, since);
-    if (blocking) {
+    if (totals.blocking) {
         attrset(gltop_view_attr(s, GLTOP_COLOUR_ALERT, A_BOLD) | A_BOLD);
-        x += gltop_view_printf(2, x, COLS - x, "%zu blocked  ", blocking);
+        x += gltop_view_printf(2, x, COLS - x, "%zu blocked  ",
+                               totals.blocking);
         attrset(A_NORMAL);
     }
     const char *filter = gltop_model_filter(s->model);

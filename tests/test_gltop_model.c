@@ -68,6 +68,8 @@ TEST(gltop_model_orders_a_tree_and_a_flat_view)
     CHECK_ROWS(model, "6:0 1:0 2:0 3:0 4:0 5:0");
     CHECK_OK(gltop_model_set_sort(model, GLTOP_COLUMN_WHERE, 0));
     CHECK_ROWS(model, "3:0 2:0 1:0 4:0 5:0 6:0");
+    CHECK_OK(gltop_model_set_sort(model, GLTOP_COLUMN_ID, 1));
+    CHECK_ROWS(model, "6:0 5:0 4:0 3:0 2:0 1:0");
     CHECK_EQ(gltop_model_set_sort(model, GLTOP_COLUMNS, 0), GL_EINVAL);
     gltop_model_destroy(model);
 }
@@ -85,6 +87,19 @@ TEST(gltop_model_filter_keeps_the_ancestors_of_what_it_finds)
     CHECK_ROWS(model, "6:0");
     CHECK_OK(gltop_model_set_filter(model, "nothing like it"));
     CHECK_ROWS(model, "");
+    /* What is filtered out is still there for the detail pane, and in
+     * the totals. */
+    gltop_row row;
+    CHECK(gltop_model_greenlet(model, 3, &row));
+    CHECK_EQ(row.greenlet->id, 3);
+    CHECK_EQ(row.greenlet->saved_bytes, 600);
+    CHECK(!gltop_model_greenlet(model, 42, &row));
+    gltop_totals totals;
+    gltop_model_totals(model, &totals);
+    CHECK_EQ(totals.alive, 6);
+    CHECK_EQ(totals.by_state[GL_STATE_SUSPENDED], 4);
+    CHECK_EQ(totals.by_state[GL_STATE_NEW], 1);
+    CHECK_EQ(totals.blocking, 0);
     CHECK_OK(gltop_model_set_filter(model, ""));
     CHECK_EQ(gltop_model_row_count(model), 6);
     gltop_model_destroy(model);
@@ -110,6 +125,13 @@ TEST(gltop_model_rates_and_idle_times_come_from_two_samples)
     CHECK(gltop_model_row(model, 3)->switches_per_second == 2.0);
     CHECK(gltop_model_row(model, 2)->switches_per_second == 0.0);
     CHECK(gltop_model_process_rate(model) == 202.0);
+    CHECK_OK(gltop_model_set_tree(model, 0));
+    CHECK_OK(gltop_model_set_sort(model, GLTOP_COLUMN_RATE, 1));
+    CHECK_ROWS(model, "2:0 5:0 1:0 3:0 4:0 6:0"); /* ties by id */
+    CHECK_OK(gltop_model_set_sort(model, GLTOP_COLUMN_IDLE, 0));
+    CHECK_ROWS(model, "1:0 2:0 5:0 3:0 4:0 6:0"); /* unknown idle last */
+    CHECK_OK(gltop_model_set_sort(model, GLTOP_COLUMN_ID, 0));
+    CHECK_OK(gltop_model_set_tree(model, 1));
     CHECK_EQ(gltop_model_row(model, 1)->idle_ns, 0);
     CHECK_EQ(gltop_model_row(model, 2)->idle_ns, UINT64_MAX);
 
