@@ -106,7 +106,7 @@ TEST_CFLAGS += -DGL_TEST_HAVE_INSPECT
 # gltop's parts without a terminal are tested in the same program (native
 # builds only).
 GLTOP_MODEL_SOURCES := gltop/model.c gltop/detail.c gltop/format.c \
-                       gltop/cursor.c
+                       gltop/cursor.c gltop/batch.c
 GLTOP_HEADERS := $(wildcard gltop/*.h)
 TEST_CFLAGS += -Igltop
 UNWIND_LIBS := -Wl,--no-as-needed -lgcc_s -Wl,--as-needed -lunwind-generic -lunwind -ldl

@@ -2,10 +2,12 @@
  * test_gltop_text.c -- what gltop writes, without a terminal: its number
  * formats, the cursor that the list, the picker and the panes share, and
  * the detail pane's lines for a greenlet (its saved region, flags, and
- * the stacks the process answered with, including odd answers).
+ * the stacks the process answered with, including odd answers), and the
+ * batch output of strings that are not clean UTF-8.
  * Native builds only (GL_TEST_HAVE_INSPECT).
  */
 #ifdef GL_TEST_HAVE_INSPECT
+#include "batch.h"
 #include "cursor.h"
 #include "detail.h"
 #include "format.h"
@@ -202,6 +204,47 @@ TEST(gltop_detail_shows_the_answered_stacks_and_odd_answers)
     CHECK(has_line(&d, GLTOP_LINE_NOTE, "no longer has this greenlet"));
     gltop_detail_free(&d);
     gltop_detail_stacks_clear(&stacks);
+    gltop_model_destroy(model);
+}
+/* The batch output of `model`, text or JSON; free() it. */
+static char *batch_output(const gltop_model *model, int json)
+{
+    char *text;
+    size_t size;
+    FILE *out = open_memstream(&text, &size);
+    CHECK(out != NULL);
+    if (json)
+        gltop_batch_json(model, "cmd \xc2\x9b[2J", out);
+    else
+        gltop_batch_text(model, "cmd \xc2\x9b[2J", out);
+    fclose(out);
+    return text;
+}
+
+TEST(gltop_batch_output_is_clean_utf8_whatever_the_segment_holds)
+{
+    /* U+009B (a C1 control: CSI to a terminal), a lone 0xff, a cut
+     * sequence, an overlong '/', a surrogate, and good UTF-8 (é, 中). */
+    static const struct spec odd[] = {
+        {1, 0, GL_STATE_RUNNING, 1, 0,
+         "a\xc2\x9b" "b\xff" "c\xe4\xb8" "d\xc0\xaf" "e\xed\xa0\x80" "f"},
+        {2, 1, GL_STATE_SUSPENDED, 1, 0, "caf\xc3\xa9 \xe4\xb8\xad"},
+    };
+    gltop_model *model;
+    CHECK_OK(gltop_model_create(&model));
+    CHECK_OK(gltop_model_update(model, snapshot_of(odd, 2), 1, NULL));
+    char *text = batch_output(model, 0);
+    CHECK(strstr(text, "(cmd ?[2J)") != NULL);
+    /* One '?' per byte that starts no valid character. */
+    CHECK(strstr(text, "  a?b?c??d??e???f (") != NULL);
+    CHECK(strstr(text, "  caf\xc3\xa9 \xe4\xb8\xad (") != NULL);
+    free(text);
+    char *json = batch_output(model, 1);
+    CHECK(strstr(json, "\"command\":\"cmd \\u009b[2J\"") != NULL);
+    CHECK(strstr(json, "\"function\":\"a\\u009bb\\ufffdc\\ufffd\\ufffdd"
+                       "\\ufffd\\ufffde\\ufffd\\ufffd\\ufffdf\"") != NULL);
+    CHECK(strstr(json, "caf\xc3\xa9 \xe4\xb8\xad") != NULL);
+    free(json);
     gltop_model_destroy(model);
 }
 #endif /* GL_TEST_HAVE_INSPECT */
