@@ -255,7 +255,8 @@ demo: $(BUILD)/scheduler-demo $(BUILD)/gltop python-extension | $(BUILD)/.packag
 
 # -------------------------------------------------------------------- fuzz
 # make fuzz-monitor: libFuzzer, with ASan and UBSan, on the monitor segment
-# parser (gl_monitor_parse), for FUZZ_RUNS inputs, starting from a copy of
+# parser (gl_monitor_parse) and on gltop's model, detail pane and batch
+# output fed with what it accepts, for FUZZ_RUNS inputs, starting from a copy of
 # tests/corpus/monitor (seeds, and inputs that once crashed it; the C suite
 # parses each of them). A crash leaves its input in $(BUILD)/fuzz-monitor/;
 # minimize it (-minimize_crash=1) and add it to the corpus.
@@ -264,9 +265,10 @@ demo: $(BUILD)/scheduler-demo $(BUILD)/gltop python-extension | $(BUILD)/.packag
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 FUZZ_RUNS ?= 10000000
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
-               -fno-sanitize-recover=undefined -Isrc -Iinspect
-FUZZ_SOURCES := inspect/monitor_parse.c src/errors.c tests/fuzz_monitor_reader.c
-$(BUILD)/fuzz-monitor-reader: $(FUZZ_SOURCES) $(INSPECT_HEADERS) $(ENGINE_HEADERS) | $(BUILD)/.packages-fuzz
+               -fno-sanitize-recover=undefined -Isrc -Iinspect -Igltop
+FUZZ_SOURCES := inspect/monitor_parse.c src/errors.c tests/fuzz_monitor_reader.c \
+                gltop/model.c gltop/detail.c gltop/format.c gltop/batch.c
+$(BUILD)/fuzz-monitor-reader: $(FUZZ_SOURCES) $(INSPECT_HEADERS) $(ENGINE_HEADERS) $(GLTOP_HEADERS) | $(BUILD)/.packages-fuzz
 	clang $(FUZZ_CFLAGS) -o $@ $(FUZZ_SOURCES)
 fuzz-monitor: $(BUILD)/fuzz-monitor-reader
 	rm -rf $(BUILD)/fuzz-monitor && mkdir -p $(BUILD)/fuzz-monitor/corpus

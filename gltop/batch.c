@@ -24,17 +24,18 @@ static void put_text(const char *text, FILE *out)
     }
 }
 
-void gltop_batch_text(const gltop_model *model, const char *command,
-                      FILE *out)
+void gltop_batch_text(const gltop_model *model, int64_t pid,
+                      const char *command, FILE *out)
 {
     const gl_monitor_snapshot *s = gltop_model_snapshot(model);
     gltop_totals totals;
     gltop_model_totals(model, &totals);
     char rate[32], since[32];
     gltop_format_rate(rate, sizeof rate, gltop_model_process_rate(model));
-    gltop_format_duration(since, sizeof since,
-                          gltop_model_since_last_switch(model));
-    fprintf(out, "gltop - pid %" PRId64 " (", s->pid);
+    int at_least;
+    uint64_t since_ns = gltop_model_since_last_switch(model, &at_least);
+    gltop_format_at_least(since, sizeof since, since_ns, at_least);
+    fprintf(out, "gltop - pid %" PRId64 " (", pid);
     put_text(command, out);
     fputs(")  ", out);
     put_text(s->runtime, out);
@@ -98,13 +99,13 @@ static void json_number(double value, FILE *out)
         fprintf(out, "%.3f", value);
 }
 
-void gltop_batch_json(const gltop_model *model, const char *command,
-                      FILE *out)
+void gltop_batch_json(const gltop_model *model, int64_t pid,
+                      const char *command, FILE *out)
 {
     const gl_monitor_snapshot *s = gltop_model_snapshot(model);
     gltop_totals totals;
     gltop_model_totals(model, &totals);
-    fprintf(out, "{\"pid\":%" PRId64 ",\"command\":", s->pid);
+    fprintf(out, "{\"pid\":%" PRId64 ",\"command\":", pid);
     json_string(command, out);
     fputs(",\"runtime\":", out);
     json_string(s->runtime, out);
@@ -114,9 +115,11 @@ void gltop_batch_json(const gltop_model *model, const char *command,
             s->thread_count, totals.alive, totals.heap,
             totals.heap_peak_bound);
     json_number(gltop_model_process_rate(model), out);
-    uint64_t since = gltop_model_since_last_switch(model);
+    int at_least;
+    uint64_t since = gltop_model_since_last_switch(model, &at_least);
     fputs(",\"seconds_since_last_switch\":", out);
     json_number(since == UINT64_MAX ? -1 : (double)since / 1e9, out);
+    fprintf(out, ",\"no_switch_seen\":%s", at_least ? "true" : "false");
     fputs(",\"greenlets\":[", out);
     for (size_t i = 0; i < gltop_model_row_count(model); i++) {
         const gltop_row *row = gltop_model_row(model, i);
@@ -144,5 +147,49 @@ void gltop_batch_json(const gltop_model *model, const char *command,
         fprintf(out, ",\"line\":%u}", g->line);
     }
     fputs("]}\n", out);
+    fflush(out);
+}
+
+void gltop_batch_processes(const gltop_process *processes, size_t count,
+                           int json, FILE *out)
+{
+    if (!json)
+        fprintf(out, "%7s %5s %9s %12s  %-16s %s\n", "PID", "THR",
+                "GREENLETS", "HEAP", "RUNTIME", "COMMAND / ERROR");
+    else
+        fputs("{\"processes\":[", out);
+    for (size_t i = 0; i < count; i++) {
+        const gltop_process *p = &processes[i];
+        if (json) {
+            fprintf(out, "%s{\"pid\":%" PRId64 ",\"command\":", i ? "," : "",
+                    p->pid);
+            json_string(p->command, out);
+            if (p->error) {
+                fputs(",\"error\":", out);
+                json_string(gl_strerror(p->error), out);
+                fputs("}", out);
+                continue;
+            }
+            fprintf(out, ",\"threads\":%zu,\"greenlets_alive\":%" PRIu64
+                         ",\"heap_bytes\":%" PRIu64 ",\"runtime\":",
+                    p->threads, p->greenlets_alive, p->heap_bytes);
+            json_string(p->runtime, out);
+            fputs("}", out);
+        } else if (p->error) {
+            fprintf(out, "%7" PRId64 " %5s %9s %12s  %-16s ", p->pid, "-", "-",
+                    "-", "-");
+            put_text(p->command, out);
+            fprintf(out, "  (%s)\n", gl_strerror(p->error));
+        } else {
+            fprintf(out, "%7" PRId64 " %5zu %9" PRIu64 " %12" PRIu64 "  ",
+                    p->pid, p->threads, p->greenlets_alive, p->heap_bytes);
+            size_t runtime = strlen(p->runtime); /* ASCII, as published */
+            put_text(p->runtime, out);
+            fprintf(out, "%*s ", runtime < 16 ? (int)(16 - runtime) : 0, "");
+            put_text(p->command, out);
+            fputc('\n', out);
+        }
+    }
+    fputs(json ? "]}\n" : "\n", out);
     fflush(out);
 }

@@ -62,8 +62,12 @@ static int measure_threads(gltop_collector *collector,
         const gl_monitor_thread_view *t = &s->threads[i];
         uint64_t cpu;
         busy[i] = -1;
-        if (t->exited ||
-            gltop_read_thread_cpu(collector->pid, t->os_id, &cpu) != 0)
+        /* In another pid namespace, the segment's ids are not ours. */
+        int64_t tid = s->pid == collector->pid
+                          ? t->os_id
+                          : gltop_outer_tid(collector->pid, t->os_id);
+        if (t->exited || tid < 0 ||
+            gltop_read_thread_cpu(collector->pid, tid, &cpu) != 0)
             continue;
         const struct gltop_cpu_mark *before = find_mark(collector, t->os_id);
         if (before && seconds > 0 && cpu >= before->cpu_ns)
@@ -116,4 +120,16 @@ int gltop_collector_stacks(gltop_collector *collector, uint64_t id,
                               GL_MONITOR_REQUEST_PYTHON_STACK |
                                   GL_MONITOR_REQUEST_NATIVE_STACK,
                               timeout_ms, text, &size, status);
+}
+
+const char *gltop_collector_ended(int error)
+{
+    switch (error) {
+    case GL_ENOPROCESS:
+        return "has exited";
+    case GL_ENOMONITOR: /* its pid lives on, its segment does not */
+        return "no longer publishes a segment (it ran exec, or closed it)";
+    default:
+        return NULL;
+    }
 }

@@ -41,6 +41,10 @@ void gltop_collector_close(gltop_collector *collector);
 int gltop_collector_sample(gltop_collector *collector, gltop_model *model,
                            int fresh_within_ms, int *fresh);
 
+/* If `error` (of gltop_collector_sample) means that there is nothing
+ * more to watch, how to say so after "pid N "; else NULL. */
+const char *gltop_collector_ended(int error);
+
 /* Asks the process for the Python and native stacks of greenlet `id`
  * (gl_monitor_request, both kinds). *text: free() it. */
 int gltop_collector_stacks(gltop_collector *collector, uint64_t id,

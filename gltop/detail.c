@@ -158,14 +158,15 @@ static void add_region(struct builder *b, const gl_monitor_greenlet_view *g)
     if (g->saved_bytes)
         add(b, GLTOP_LINE_TEXT,
             "  saved   0x%" PRIx64 " - 0x%" PRIx64
-            "  %s (%" PRIu64 " bytes), copied to the heap; peak %s",
-            g->stack_pointer, saved_end, saved, g->saved_bytes, peak);
+            "  %s (%" PRIu64 " bytes), copied to the heap",
+            g->stack_pointer, saved_end, saved, g->saved_bytes);
     else
-        add(b, GLTOP_LINE_TEXT, "  saved   none now; peak %s", peak);
+        add(b, GLTOP_LINE_TEXT, "  saved   none now");
     if (size > g->saved_bytes)
         add(b, GLTOP_LINE_TEXT, "  live    0x%" PRIx64 " - 0x%" PRIx64
             "  %s, still on the thread's stack", saved_end, g->stack_stop,
             live);
+    add(b, GLTOP_LINE_TEXT, "  peak    %s held on the heap at most", peak);
 }
 
 static const gltop_thread_row *thread_row(const gltop_model *model,
@@ -238,13 +239,12 @@ static void add_answer_line(struct builder *b, char *line, char *section)
         add(b, GLTOP_LINE_TITLE, kind == 'p' ? "Python stack, innermost first"
                                              : "Native stack, innermost first");
     }
-    if (kind == 'p' && n >= 4)
-        add(b, GLTOP_LINE_TEXT, "  %-30s %s:%s", field[1], field[2], field[3]);
-    else if (kind == 'n' && n >= 5) {
-        const char *slash = strrchr(field[3], '/');
+    if (kind == 'p' && n >= 4) /* the where line has the whole path */
+        add(b, GLTOP_LINE_TEXT, "  %-28s %s:%s", field[1],
+            gltop_base_name(field[2]), field[3]);
+    else if (kind == 'n' && n >= 5)
         add(b, GLTOP_LINE_TEXT, "  %18s  %s+%s  %s", field[4], field[1],
-            field[2], slash && slash[1] ? slash + 1 : field[3]);
-    }
+            field[2], gltop_base_name(field[3]));
     else if (strcmp(field[0], "note") == 0 && n >= 2)
         add(b, GLTOP_LINE_NOTE, "  %s", field[1]);
     else if (*field[0])

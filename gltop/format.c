@@ -6,6 +6,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 const char *gltop_state_name(gl_state state)
 {
@@ -74,6 +75,16 @@ void gltop_format_duration(char *out, size_t size, uint64_t ns)
         snprintf(out, size, "%" PRIu64 "y", s / 86400 / 365);
 }
 
+void gltop_format_at_least(char *out, size_t size, uint64_t ns, int at_least)
+{
+    if (!at_least || ns == UINT64_MAX || size < 2) {
+        gltop_format_duration(out, size, ns);
+        return;
+    }
+    out[0] = '>';
+    gltop_format_duration(out + 1, size - 1, ns);
+}
+
 void gltop_format_flags(char *out, size_t size, unsigned flags)
 {
     snprintf(out, size, "%s%s", flags & GLTOP_FLAG_HAZARD ? "H" : "",
@@ -112,5 +123,15 @@ long gltop_utf8_next(const char **text)
 
 int gltop_is_control(long c)
 {
-    return c < 0x20 || (c >= 0x7f && c <= 0x9f);
+    return c < 0x20 || (c >= 0x7f && c <= 0x9f) ||
+           /* bidirectional marks, embeddings, overrides and isolates:
+            * they would reorder what the terminal shows after them */
+           c == 0x061c || c == 0x200e || c == 0x200f ||
+           (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
+}
+
+const char *gltop_base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash && slash[1] ? slash + 1 : path;
 }

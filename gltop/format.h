@@ -21,8 +21,14 @@ void gltop_format_rate(char *out, size_t size, double rate);
 /* A duration in nanoseconds in at most 6 characters: "-" for UINT64_MAX
  * (unknown), "0.4s", "12s", "7m03s", "5h12m", "3d04h", "365d", "584y". */
 void gltop_format_duration(char *out, size_t size, uint64_t ns);
+/* A duration that may be a lower bound: ">12s" when `at_least`, else as
+ * gltop_format_duration. At most 7 characters. */
+void gltop_format_at_least(char *out, size_t size, uint64_t ns, int at_least);
 /* The flags of a row (GLTOP_FLAG_*) as letters, "" for none. */
 void gltop_format_flags(char *out, size_t size, unsigned flags);
+
+/* The last part of a path, for narrow columns (unless it ends in '/'). */
+const char *gltop_base_name(const char *path);
 
 /* Text from another process (names, files, the command line) is bytes:
  * the reader has replaced C0 controls, but it may hold invalid UTF-8 or
@@ -31,7 +37,8 @@ void gltop_format_flags(char *out, size_t size, unsigned flags);
  * point, or -1 for a byte that does not begin a valid, shortest UTF-8
  * sequence (then *text moves one byte). *text must not be at its end. */
 long gltop_utf8_next(const char **text);
-/* Whether code point c is a control character: C0, DEL or C1. */
+/* Whether code point c is a control character (C0, DEL, C1) or a
+ * bidirectional formatting character: what a terminal must not get. */
 int gltop_is_control(long c);
 
 #endif /* GLTOP_FORMAT_H */

@@ -113,11 +113,18 @@ static void sample(gltop_screen *s)
     int fresh = 0;
     int error = gltop_collector_sample(&s->collector, s->model,
                                        SAMPLE_WAIT_MS, &fresh);
-    if (error == GL_ENOPROCESS) {
+    const char *ended = gltop_collector_ended(error);
+    if (ended) {
         int64_t pid = s->collector.pid;
         gltop_screen_detach(s);
+        snprintf(s->message, sizeof s->message, "pid %" PRId64 " %s", pid,
+                 ended);
+        return;
+    }
+    if (error == GL_ETIMEDOUT && !gltop_model_snapshot(s->model)) {
         snprintf(s->message, sizeof s->message,
-                 "pid %" PRId64 " has exited", pid);
+                 "pid %" PRId64 " has not published yet: it may be busy in "
+                 "a long call that holds its GIL", s->collector.pid);
         return;
     }
     if (error) {

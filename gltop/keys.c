@@ -143,6 +143,7 @@ static gltop_action pause_or_go_on(gltop_screen *s)
 /* What a change of view says when the rows could not be rebuilt. */
 static gltop_action rebuilt(gltop_screen *s, int error)
 {
+    gltop_screen_follow_selection(s); /* the rows have moved */
     if (error)
         snprintf(s->message, sizeof s->message, "%s: the list may be "
                  "incomplete until the next refresh", gl_strerror(error));
@@ -203,7 +204,6 @@ static gltop_action edit_filter(gltop_screen *s, int key)
     } else {
         return GLTOP_ACTION_NONE;
     }
-    s->list = (gltop_cursor){0};
     return rebuilt(s, gltop_model_set_filter(s->model, s->filter));
 }
 
@@ -226,23 +226,23 @@ static const struct binding bindings[] = {
     {{'\n', '\r', KEY_ENTER}, ON_PICKER, watch_selected,
      "Enter\twatch the selected process"},
     {{'\n', '\r', KEY_ENTER, KEY_RIGHT}, ON_LIST, open_detail,
-     "Enter Right\tdetail of the selected greenlet: its stack region, "
-     "flags, Python and native stacks"},
+     "Enter Right\tdetail: stack region, flags, Python and native stacks"},
     {{'t'}, ON_LIST, toggle_tree, "t\ttree or flat view"},
     {{'s', '>', '.'}, ON_LIST, sort_next, "s > .\tsort by the next column"},
     {{'<', ','}, ON_LIST, sort_previous, "< ,\tsort by the previous column"},
     {{'I'}, ON_LIST, sort_invert, "I\tinvert the sort order"},
     {{'/'}, ON_LIST, start_filter,
-     "/\tfilter by text in the name, function or file (Enter keeps it, "
-     "Esc clears it)"},
+     "/\tfilter by name, function or file (Enter keeps, Esc clears)"},
     {{'r'}, ON_DETAIL, ask_again, "r\task the process for the stacks again"},
     {{'r', CONTROL('l')}, ON_PICKER | ON_LIST, rescan, "r ^L\trefresh now"},
     {{' '}, ON_PICKER | ON_LIST | ON_DETAIL, pause_or_go_on,
      "Space\tpause or resume the refreshes"},
-    {{ESCAPE, 'q', KEY_LEFT, KEY_BACKSPACE}, ON_DETAIL | ON_HELP, close_pane,
+    {{ESCAPE, 'q', KEY_LEFT}, ON_DETAIL | ON_HELP, close_pane,
      "Esc q Left\tback"},
     {{'\n', '\r', KEY_ENTER, 'h'}, ON_DETAIL | ON_HELP, close_pane, NULL},
-    {{ESCAPE, KEY_BACKSPACE}, ON_LIST, to_picker,
+    {{KEY_BACKSPACE, 127, CONTROL('h')}, ON_DETAIL | ON_HELP, close_pane,
+     NULL},
+    {{ESCAPE, KEY_BACKSPACE, 127, CONTROL('h')}, ON_LIST, to_picker,
      "Esc Bksp\tback to the process picker"},
     {{'h', '?', KEY_F(1)}, ON_PICKER | ON_LIST, help, "h ? F1\tthis help"},
     {{'q', KEY_F(10)}, ON_PICKER | ON_LIST, quit, "q F10 ^C\tquit"},

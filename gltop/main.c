@@ -17,7 +17,7 @@
 
 static const char usage[] =
     "usage: gltop [-p PID] [-d SECONDS] [-B SECONDS]\n"
-    "       gltop -b -p PID [-d SECONDS] [-n ITERATIONS] [--json]\n"
+    "       gltop -b [-p PID] [-d SECONDS] [-B SECONDS] [-n ITERATIONS] [--json]\n"
     "\n"
     "Shows the live greenlets of a running process, read from the monitor\n"
     "segment that every process using greenlets publishes (see man gltop and\n"
@@ -30,9 +30,10 @@ static const char usage[] =
     "  -d, --delay SECONDS    refresh interval (default 1)\n"
     "  -B, --block SECONDS    flag B on a greenlet that has run this long\n"
     "                         without a switch, its thread busy (default 1)\n"
-    "  -b, --batch            print to standard output instead of a screen\n"
+    "  -b, --batch            print to standard output instead of a screen;\n"
+    "                         without -p, the processes one could watch\n"
     "  -n, --iterations N     with -b: stop after N refreshes (default: run\n"
-    "                         until the process exits)\n"
+    "                         until the process exits; 1 without -p)\n"
     "      --json             with -b: one JSON object per line\n"
     "  -h, --help             this text\n"
     "\n"
@@ -46,6 +47,7 @@ static const char usage[] =
     "  gltop -p 4242 -d 0.5            watch process 4242, twice a second\n"
     "  gltop -b -p 4242 -n 1           one look at process 4242, as text\n"
     "  gltop -b -p 4242 --json         JSON lines until it exits\n"
+    "  gltop -b                        the processes that use greenlets\n"
     "\n"
     "exit status: 0 success, 2 bad arguments, 3 no such process, 4 the\n"
     "process does not use greenlet, 5 permission denied, 6 another layout\n"
@@ -161,8 +163,6 @@ static int parse(int argc, char **argv, struct options *o)
     }
     if (optind < argc)
         return bad_arguments("unexpected argument");
-    if (o->batch && o->pid < 0)
-        return bad_arguments("-b needs -p PID");
     if (!o->batch && (o->iterations || o->json))
         return bad_arguments("-n and --json go with -b");
     return 0;
@@ -176,8 +176,29 @@ static void pause_for(double seconds)
         continue;
 }
 
+/* gltop -b without -p: the picker's list, -n times (default once). */
+static int batch_processes(const struct options *o)
+{
+    for (long i = 0; i < (o->iterations ? o->iterations : 1); i++) {
+        if (i)
+            pause_for(o->delay);
+        gltop_process *processes;
+        size_t count;
+        int error = gltop_scan_processes(&processes, &count, 1000);
+        if (error) {
+            fprintf(stderr, "gltop: %s\n", gl_strerror(error));
+            return exit_status(error);
+        }
+        gltop_batch_processes(processes, count, o->json, stdout);
+        free(processes);
+    }
+    return 0;
+}
+
 static int batch(const struct options *o)
 {
+    if (o->pid < 0)
+        return batch_processes(o);
     gltop_collector collector;
     gltop_model *model;
     int error = gltop_collector_open(&collector, o->pid);
@@ -196,17 +217,18 @@ static int batch(const struct options *o)
         if (i)
             pause_for(o->delay);
         error = gltop_collector_sample(&collector, model, wait_ms, NULL);
-        if (error == GL_ENOPROCESS && i) {
-            fprintf(stderr, "gltop: pid %lld has exited\n", o->pid);
+        const char *ended = gltop_collector_ended(error);
+        if (ended && i) {
+            fprintf(stderr, "gltop: pid %lld %s\n", o->pid, ended);
             error = 0;
             break;
         }
         if (error)
             break;
         if (o->json)
-            gltop_batch_json(model, collector.command, stdout);
+            gltop_batch_json(model, o->pid, collector.command, stdout);
         else
-            gltop_batch_text(model, collector.command, stdout);
+            gltop_batch_text(model, o->pid, collector.command, stdout);
     }
     if (error)
         fprintf(stderr, "gltop: pid %lld: %s\n", o->pid, gl_strerror(error));

@@ -43,14 +43,13 @@ struct thread_history {
     uint64_t serial;
     uint64_t switches;
     uint64_t unchanged_since_ns; /* first sample that saw this count */
+    uint64_t alive;              /* its greenlets that are not dead */
     int blocking;
 };
 
-struct gltop_model {
-    gl_monitor_snapshot *snapshot;
-    uint64_t sampled_ns;
-    uint64_t first_sampled_ns;
-    double process_rate;
+/* What the model derives from one snapshot: made whole by an update, or
+ * not at all. */
+struct derived {
     struct history *history; /* sorted by id, one per greenlet */
     struct id_entry *by_id;  /* the snapshot's greenlets, in id order */
     double *rates;           /* per greenlet of the snapshot */
@@ -58,7 +57,44 @@ struct gltop_model {
     unsigned *flags;
     struct thread_history *thread_history; /* sorted by serial */
     gltop_thread_row *threads; /* per thread of the snapshot */
+};
+
+static int derived_allocate(struct derived *d, size_t greenlets,
+                            size_t threads)
+{
+    size_t n = greenlets + 1, t = threads + 1;
+    *d = (struct derived){
+        malloc(n * sizeof *d->history), malloc(n * sizeof *d->by_id),
+        malloc(n * sizeof *d->rates),   malloc(n * sizeof *d->idle),
+        malloc(n * sizeof *d->flags),   malloc(t * sizeof *d->thread_history),
+        malloc(t * sizeof *d->threads)};
+    return d->history && d->by_id && d->rates && d->idle && d->flags &&
+                   d->thread_history && d->threads
+               ? 0
+               : GL_ENOMEM;
+}
+
+static void derived_free(struct derived *d)
+{
+    free(d->history);
+    free(d->by_id);
+    free(d->rates);
+    free(d->idle);
+    free(d->flags);
+    free(d->thread_history);
+    free(d->threads);
+    *d = (struct derived){0};
+}
+
+struct gltop_model {
+    gl_monitor_snapshot *snapshot;
+    uint64_t sampled_ns;
+    uint64_t first_sampled_ns;
+    double process_rate;
+    struct derived d;          /* of `snapshot` */
     uint64_t last_switch_ns;   /* UINT64_MAX: before the second sample */
+    int switch_seen;           /* a switch came between two samples; if
+                                  not, last_switch_ns is the first sample */
     uint64_t block_threshold_ns;
     gltop_row *rows;
     size_t row_count;
@@ -86,13 +122,7 @@ void gltop_model_destroy(gltop_model *model)
     if (!model)
         return;
     gl_monitor_snapshot_free(model->snapshot);
-    free(model->history);
-    free(model->by_id);
-    free(model->rates);
-    free(model->idle);
-    free(model->flags);
-    free(model->thread_history);
-    free(model->threads);
+    derived_free(&model->d);
     free(model->rows);
     free(model->filter);
     free(model);
@@ -170,10 +200,10 @@ static struct sort_entry sort_entry_of(const gltop_model *m, size_t i)
         e.key = g->saved_bytes_peak;
         break;
     case GLTOP_COLUMN_RATE:
-        e.key = rate_key(m->rates[i]);
+        e.key = rate_key(m->d.rates[i]);
         break;
     case GLTOP_COLUMN_IDLE:
-        e.key = m->idle[i];
+        e.key = m->d.idle[i];
         break;
     case GLTOP_COLUMN_WHERE:
         e.function = g->function;
@@ -211,7 +241,7 @@ static int sort_indices(const gltop_model *m, size_t *sorted)
     size_t n = m->snapshot->greenlet_count;
     if (m->column == GLTOP_COLUMN_ID && !m->descending) {
         for (size_t k = 0; k < n; k++) /* already in that order */
-            sorted[k] = m->by_id[k].index;
+            sorted[k] = m->d.by_id[k].index;
         return 0;
     }
     struct sort_entry *entries = malloc((n + 1) * sizeof *entries);
@@ -261,8 +291,8 @@ static int by_entry_id(const void *left, const void *right)
 static void add_row(gltop_model *m, size_t g, unsigned depth)
 {
     m->rows[m->row_count++] = (gltop_row){&m->snapshot->greenlets[g], depth,
-                                          m->rates[g], m->idle[g],
-                                          m->flags[g]};
+                                          m->d.rates[g], m->d.idle[g],
+                                          m->d.flags[g]};
 }
 
 /* Appends `root` and its shown descendants, depth first, children in
@@ -302,7 +332,7 @@ static int rebuild_rows(gltop_model *m)
     if (!s)
         return 0;
     size_t n = s->greenlet_count;
-    const struct id_entry *by_id = m->by_id;
+    const struct id_entry *by_id = m->d.by_id;
     size_t *sorted = malloc((n + 1) * sizeof *sorted);
     size_t *first_child = calloc(n + 1, sizeof *first_child);
     size_t *child_count = calloc(n + 1, sizeof *child_count);
@@ -333,16 +363,17 @@ static int rebuild_rows(gltop_model *m)
                 add_row(m, sorted[k], 0);
         goto done;
     }
-    /* A shown greenlet's ancestors are shown too; at most n steps up, in
-     * case the parents form a cycle. */
-    for (size_t i = 0; i < n; i++) {
+    /* A shown greenlet's ancestors are shown too. The walk up stops at
+     * an ancestor already shown: its own walk (before or after) covers
+     * the rest, so each greenlet is marked once and a chain of n costs n,
+     * not n squared; a cycle of parents ends there as well. Without a
+     * filter every greenlet is shown already. */
+    for (size_t i = 0; m->filter && i < n; i++) {
         if (!shown[i])
             continue;
-        size_t up = parent_of[i];
-        for (size_t steps = 0; up != SIZE_MAX && steps < n; steps++) {
+        for (size_t up = parent_of[i]; up != SIZE_MAX && !shown[up];
+             up = parent_of[up])
             shown[up] = 1;
-            up = parent_of[up];
-        }
     }
     /* Children runs in sort order: count, then place. */
     for (size_t i = 0; i < n; i++)
@@ -395,11 +426,11 @@ static void update_threads(const gltop_model *m, const gl_monitor_snapshot *s,
         const gl_monitor_thread_view *t = &s->threads[i];
         struct thread_history key = {.serial = t->serial};
         const struct thread_history *before =
-            m->thread_history ? bsearch(&key, m->thread_history, known,
+            m->d.thread_history ? bsearch(&key, m->d.thread_history, known,
                                         sizeof key, by_thread_serial)
                               : NULL;
         struct thread_history *now = &history[i];
-        *now = (struct thread_history){t->serial, t->switches, now_ns, 0};
+        *now = (struct thread_history){t->serial, t->switches, now_ns, 0, 0};
         if (before && before->switches == t->switches)
             now->unchanged_since_ns = before->unchanged_since_ns;
         gltop_thread_row *row = &rows[i];
@@ -413,6 +444,31 @@ static void update_threads(const gltop_model *m, const gl_monitor_snapshot *s,
         row->blocking = now->blocking =
             !t->exited && t->current_id != 0 &&
             row->unswitched_ns >= m->block_threshold_ns && row->busy >= 0.5;
+    }
+}
+
+/* A busy thread blocks only if it has another greenlet to block: one
+ * running alone (the main greenlet of a plain program, say) is not
+ * flagged. Counts the live greenlets of each thread (`threads`: the
+ * history, sorted by serial) and clears `blocking` where it is alone. */
+static void only_with_others_to_block(const gl_monitor_snapshot *s,
+                                      struct thread_history *threads,
+                                      gltop_thread_row *rows)
+{
+    for (size_t i = 0; i < s->greenlet_count; i++) {
+        struct thread_history key = {.serial = s->greenlets[i].thread_serial};
+        struct thread_history *thread = bsearch(
+            &key, threads, s->thread_count, sizeof key, by_thread_serial);
+        if (thread && s->greenlets[i].state != GL_STATE_DEAD)
+            thread->alive++;
+    }
+    for (size_t i = 0; i < s->thread_count; i++) {
+        struct thread_history key = {.serial = rows[i].thread->serial};
+        struct thread_history *thread = bsearch(
+            &key, threads, s->thread_count, sizeof key, by_thread_serial);
+        if (thread && thread->alive < 2)
+            thread->blocking = 0;
+        rows[i].blocking = thread && thread->blocking;
     }
 }
 
@@ -435,61 +491,63 @@ int gltop_model_update(gltop_model *model, gl_monitor_snapshot *snapshot,
                        uint64_t now_ns, const double *thread_busy)
 {
     size_t n = snapshot->greenlet_count, t = snapshot->thread_count;
-    struct history *history = malloc((n + 1) * sizeof *history);
-    struct id_entry *by_id = malloc((n + 1) * sizeof *by_id);
-    double *rates = malloc((n + 1) * sizeof *rates);
-    uint64_t *idle = malloc((n + 1) * sizeof *idle);
-    unsigned *flags = malloc((n + 1) * sizeof *flags);
-    struct thread_history *thread_history =
-        malloc((t + 1) * sizeof *thread_history);
-    gltop_thread_row *threads = malloc((t + 1) * sizeof *threads);
-    if (!history || !by_id || !rates || !idle || !flags || !thread_history ||
-        !threads) {
-        free(history);
-        free(by_id);
-        free(rates);
-        free(idle);
-        free(flags);
-        free(thread_history);
-        free(threads);
+    struct derived d;
+    if (derived_allocate(&d, n, t) != 0) {
+        derived_free(&d);
         gl_monitor_snapshot_free(snapshot);
         return GL_ENOMEM;
     }
+    /* A publication's clock that goes back (only a hostile segment's
+     * does) is held where it was, so that no duration underflows. */
+    if (model->snapshot && now_ns < model->sampled_ns)
+        now_ns = model->sampled_ns;
     double seconds = model->snapshot && now_ns > model->sampled_ns
                          ? (double)(now_ns - model->sampled_ns) / 1e9
                          : 0;
     update_threads(model, snapshot, now_ns, seconds, thread_busy,
-                   thread_history, threads);
-    qsort(thread_history, t, sizeof *thread_history, by_thread_serial);
+                   d.thread_history, d.threads);
+    qsort(d.thread_history, t, sizeof *d.thread_history, by_thread_serial);
+    only_with_others_to_block(snapshot, d.thread_history, d.threads);
     for (size_t i = 0; i < n; i++)
-        by_id[i] = (struct id_entry){snapshot->greenlets[i].id, i};
-    qsort(by_id, n, sizeof *by_id, by_entry_id);
+        d.by_id[i] = (struct id_entry){snapshot->greenlets[i].id, i};
+    qsort(d.by_id, n, sizeof *d.by_id, by_entry_id);
+    for (size_t k = 1; k < n; k++)
+        if (d.by_id[k].id == d.by_id[k - 1].id) {
+            /* Ids are never reused in a process: only a corrupt segment
+             * says so, and no row could tell the two apart. */
+            derived_free(&d);
+            gl_monitor_snapshot_free(snapshot);
+            return GL_ECORRUPT;
+        }
     /* In id order, the new history and the old one are matched by a
      * merge: `next` is the first old entry not below the id at hand. */
     size_t known = model->snapshot ? model->snapshot->greenlet_count : 0;
     size_t next = 0;
     for (size_t k = 0; k < n; k++) {
-        size_t i = by_id[k].index;
+        size_t i = d.by_id[k].index;
         const gl_monitor_greenlet_view *g = &snapshot->greenlets[i];
-        while (next < known && model->history[next].id < g->id)
+        while (next < known && model->d.history[next].id < g->id)
             next++;
         const struct history *before =
-            next < known && model->history[next].id == g->id
-                ? &model->history[next]
+            next < known && model->d.history[next].id == g->id
+                ? &model->d.history[next]
                 : NULL;
-        struct history *now = &history[k];
+        struct history *now = &d.history[k];
         *now = (struct history){g->id, g->switches, UINT64_MAX};
-        rates[i] = -1;
+        d.rates[i] = -1;
         if (before && seconds > 0 && g->switches >= before->switches)
-            rates[i] = (double)(g->switches - before->switches) / seconds;
+            d.rates[i] = (double)(g->switches - before->switches) / seconds;
+        /* Seen running, or switched since the sample before; or new
+         * since then and already started: it ran in between. */
         if (g->state == GL_STATE_RUNNING ||
-            (before && g->switches != before->switches))
+            (before && g->switches != before->switches) ||
+            (!before && model->snapshot && g->switches > 0))
             now->last_ran_ns = now_ns;
         else if (before)
             now->last_ran_ns = before->last_ran_ns;
-        idle[i] = now->last_ran_ns == UINT64_MAX ? UINT64_MAX
+        d.idle[i] = now->last_ran_ns == UINT64_MAX ? UINT64_MAX
                                                  : now_ns - now->last_ran_ns;
-        flags[i] = flags_of(snapshot, thread_history, g);
+        d.flags[i] = flags_of(snapshot, d.thread_history, g);
     }
     model->process_rate = -1;
     if (model->snapshot && seconds > 0) {
@@ -497,30 +555,19 @@ int gltop_model_update(gltop_model *model, gl_monitor_snapshot *snapshot,
         uint64_t then = total_switches(model->snapshot);
         if (now >= then)
             model->process_rate = (double)(now - then) / seconds;
-        if (now != then)
+        if (now != then) {
             model->last_switch_ns = now_ns;
-        else if (model->last_switch_ns == UINT64_MAX)
+            model->switch_seen = 1;
+        } else if (model->last_switch_ns == UINT64_MAX)
             model->last_switch_ns = model->sampled_ns; /* none since */
     }
     gl_monitor_snapshot_free(model->snapshot);
-    free(model->history);
-    free(model->by_id);
-    free(model->rates);
-    free(model->idle);
-    free(model->flags);
-    free(model->thread_history);
-    free(model->threads);
+    derived_free(&model->d);
     if (!model->snapshot)
         model->first_sampled_ns = now_ns;
     model->snapshot = snapshot;
     model->sampled_ns = now_ns;
-    model->history = history;
-    model->by_id = by_id;
-    model->rates = rates;
-    model->idle = idle;
-    model->flags = flags;
-    model->thread_history = thread_history;
-    model->threads = threads;
+    model->d = d;
     return rebuild_rows(model);
 }
 
@@ -572,8 +619,11 @@ double gltop_model_process_rate(const gltop_model *model)
     return model->process_rate;
 }
 
-uint64_t gltop_model_since_last_switch(const gltop_model *model)
+uint64_t gltop_model_since_last_switch(const gltop_model *model,
+                                       int *at_least)
 {
+    if (at_least)
+        *at_least = !model->switch_seen;
     return model->last_switch_ns == UINT64_MAX
                ? UINT64_MAX
                : model->sampled_ns - model->last_switch_ns;
@@ -592,7 +642,7 @@ size_t gltop_model_thread_count(const gltop_model *model)
 const gltop_thread_row *gltop_model_thread(const gltop_model *model,
                                            size_t index)
 {
-    return index < gltop_model_thread_count(model) ? &model->threads[index]
+    return index < gltop_model_thread_count(model) ? &model->d.threads[index]
                                                    : NULL;
 }
 
@@ -630,11 +680,11 @@ int gltop_model_greenlet(const gltop_model *model, uint64_t id,
                          gltop_row *out)
 {
     size_t count = model->snapshot ? model->snapshot->greenlet_count : 0;
-    size_t g = find_index(model->by_id, count, id);
+    size_t g = find_index(model->d.by_id, count, id);
     if (g == SIZE_MAX)
         return 0;
-    *out = (gltop_row){&model->snapshot->greenlets[g], 0, model->rates[g],
-                       model->idle[g], model->flags[g]};
+    *out = (gltop_row){&model->snapshot->greenlets[g], 0, model->d.rates[g],
+                       model->d.idle[g], model->d.flags[g]};
     return 1;
 }
 
@@ -649,7 +699,7 @@ void gltop_model_totals(const gltop_model *model, gltop_totals *out)
     out->alive = s->greenlet_count - out->by_state[GL_STATE_DEAD];
     for (size_t i = 0; i < s->thread_count; i++) {
         out->heap_peak_bound += s->threads[i].saved_bytes_peak;
-        out->blocking += model->threads[i].blocking;
+        out->blocking += model->d.threads[i].blocking;
     }
     out->heap = s->process_saved_bytes;
 }

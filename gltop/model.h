@@ -105,10 +105,12 @@ const gl_monitor_snapshot *gltop_model_snapshot(const gltop_model *model);
 /* Switches per second of the whole process between the last two samples,
  * or a negative number when unknown. */
 double gltop_model_process_rate(const gltop_model *model);
-/* How long no thread of the process has switched (at least), as far as
- * the samples show: 0 when the last sample saw switches, UINT64_MAX
- * before the second sample. */
-uint64_t gltop_model_since_last_switch(const gltop_model *model);
+/* How long no thread of the process has switched, as far as the samples
+ * show: 0 when the last sample saw switches, UINT64_MAX before the second
+ * sample. *at_least (may be NULL) is 1 when no switch has been seen since
+ * gltop began: then the last one came before, and it is a lower bound. */
+uint64_t gltop_model_since_last_switch(const gltop_model *model,
+                                       int *at_least);
 /* How long gltop has watched: from the first sample to the last. A row
  * whose idle time is unknown has been idle at least that long. */
 uint64_t gltop_model_watched_ns(const gltop_model *model);

@@ -5,10 +5,15 @@
  * thread's name, which the program chooses and which may hold spaces and
  * parentheses: the fields are counted from the last ')'. utime and stime
  * are fields 14 and 15 of the whole line, in clock ticks.
+ *
+ * /proc/PID/task/TID/status has "NSpid:\tA\tB...": the thread's id in
+ * each pid namespace from ours inwards, so the last is the one the
+ * process itself sees.
  */
 #define _GNU_SOURCE
 #include "proc_files.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -73,4 +78,34 @@ int gltop_read_thread_cpu(int64_t pid, int64_t tid, uint64_t *cpu_ns)
         return -1;
     *cpu_ns = (uint64_t)(utime + stime) * (1000000000ull / (uint64_t)ticks);
     return 0;
+}
+
+int64_t gltop_outer_tid(int64_t pid, int64_t inner_tid)
+{
+    char path[96], status[4096];
+    snprintf(path, sizeof path, "/proc/%" PRId64 "/task", pid);
+    DIR *tasks = opendir(path);
+    if (!tasks)
+        return -1;
+    int64_t found = -1;
+    for (struct dirent *task; found < 0 && (task = readdir(tasks));) {
+        if (task->d_name[0] < '1' || task->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof path, "/proc/%" PRId64 "/task/%.20s/status",
+                 pid, task->d_name);
+        if (read_small_file(path, status, sizeof status) <= 0)
+            continue;
+        const char *line = strstr(status, "\nNSpid:");
+        if (!line)
+            continue;
+        long long last = -1, value;
+        int used;
+        for (line += 7; sscanf(line, "%lld%n", &value, &used) == 1;
+             line += used)
+            last = value;
+        if (last == inner_tid)
+            found = strtoll(task->d_name, NULL, 10);
+    }
+    closedir(tasks);
+    return found;
 }

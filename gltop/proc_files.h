@@ -18,4 +18,10 @@ void gltop_read_command(int64_t pid, char *out, size_t size);
  * Returns 0, or -1 when the thread is gone or its stat unreadable. */
 int gltop_read_thread_cpu(int64_t pid, int64_t tid, uint64_t *cpu_ns);
 
+/* The tid, as gltop sees it, of the thread that is `inner_tid` in the
+ * pid namespace of process `pid` (a container's: the segment holds the
+ * ids the process sees). -1 if no thread of `pid` has that id. Cost: one
+ * read per thread of the process. */
+int64_t gltop_outer_tid(int64_t pid, int64_t inner_tid);
+
 #endif /* GLTOP_PROC_FILES_H */

@@ -6,6 +6,7 @@
  * changed, so nothing is ever blanked on the terminal itself.
  */
 #define _GNU_SOURCE
+#include "format.h"
 #include "view.h"
 
 #include <stdarg.h>
@@ -40,29 +41,19 @@ attr_t gltop_view_attr(const gltop_screen *screen, enum gltop_colour colour,
 
 int gltop_view_put(int y, int x, int width, const char *text)
 {
-    mbstate_t state;
-    memset(&state, 0, sizeof state);
     int used = 0;
-    size_t length = strlen(text);
-    while (length && used < width) {
-        wchar_t c;
-        size_t n = mbrtowc(&c, text, length, &state);
-        if (n == (size_t)-1 || n == (size_t)-2 || n == 0) {
-            c = L'?';
-            n = 1;
-            memset(&state, 0, sizeof state);
-        }
-        int columns = wcwidth(c);
+    while (*text && used < width) {
+        long c = gltop_utf8_next(&text);
+        wchar_t shown = c < 0 || gltop_is_control(c) ? L'?' : (wchar_t)c;
+        int columns = wcwidth(shown); /* -1 where the locale cannot */
         if (columns < 0) {
-            c = L'?';
+            shown = L'?';
             columns = 1;
         }
         if (used + columns > width)
             break;
-        mvaddnwstr(y, x + used, &c, 1);
+        mvaddnwstr(y, x + used, &shown, 1);
         used += columns;
-        text += n;
-        length -= n;
     }
     return used;
 }

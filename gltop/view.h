@@ -31,9 +31,10 @@ int gltop_view_start_colours(void);
 attr_t gltop_view_attr(const gltop_screen *screen, enum gltop_colour colour,
                        attr_t fallback);
 
-/* Writes `text` at (y, x) in at most `width` columns, as UTF-8 (invalid
- * bytes shown as '?', characters that take no column or two counted as
- * they are shown). Returns the columns written. */
+/* Writes `text` at (y, x) in at most `width` columns, as UTF-8: invalid
+ * bytes, controls and bidirectional formatting (gltop_is_control) and
+ * what the locale cannot show become '?'; characters that take no column
+ * or two are counted as they are shown. Returns the columns written. */
 int gltop_view_put(int y, int x, int width, const char *text);
 /* Like gltop_view_put with printf's format. */
 int gltop_view_printf(int y, int x, int width, const char *format, ...)

@@ -3,10 +3,13 @@
  * lines, the column titles (the sort column marked), and a row per
  * greenlet, indented under its parent in the tree view.
  *
- * Columns, 51 cells before NAME / WHERE so that 80 columns leave 29 for
+ * Columns, 52 cells before NAME / WHERE so that 80 columns leave 28 for
  * it: ID 7, STATE 6 (run, susp, new, dead), THR 4, HEAP 6, PEAK 6, SW/S 6,
- * IDLE 6, FL 2, with a space after each; each is wide enough for its
- * title and the sort mark (^ ascending, v descending).
+ * IDLE 7 (">12m03s"), FL 2, with a space after each; each is wide enough
+ * for its title and the sort mark (^ ascending, v descending). ID and THR
+ * grow to the widest number of the snapshot: ids are never reused, so a
+ * long-lived server's pass ten million, and a cut number would name
+ * another greenlet.
  */
 #define _GNU_SOURCE
 #include "format.h"
@@ -27,21 +30,42 @@ static const struct column columns[] = {
     {"ID", 7, 1, GLTOP_COLUMN_ID},       {"STATE", 6, 0, GLTOP_COLUMN_STATE},
     {"THR", 4, 1, GLTOP_COLUMN_THREAD},  {"HEAP", 6, 1, GLTOP_COLUMN_HEAP},
     {"PEAK", 6, 1, GLTOP_COLUMN_PEAK},   {"SW/S", 6, 1, GLTOP_COLUMN_RATE},
-    {"IDLE", 6, 1, GLTOP_COLUMN_IDLE},   {"FL", 2, 0, -1},
+    {"IDLE", 7, 1, GLTOP_COLUMN_IDLE},   {"FL", 2, 0, -1},
     {"NAME / WHERE", 0, 0, GLTOP_COLUMN_WHERE},
 };
 #define COLUMN_COUNT (sizeof columns / sizeof *columns)
+
+static int digits(uint64_t n)
+{
+    int count = 1;
+    while (n >= 10) {
+        n /= 10;
+        count++;
+    }
+    return count;
+}
+
+/* The columns for this snapshot: ID and THR as wide as their widest. */
+static void lay_out(const gl_monitor_snapshot *snap, struct column *layout)
+{
+    memcpy(layout, columns, sizeof columns);
+    uint64_t id = 0, thread = 0;
+    for (size_t i = 0; snap && i < snap->greenlet_count; i++) {
+        if (snap->greenlets[i].id > id)
+            id = snap->greenlets[i].id;
+        if (snap->greenlets[i].thread_serial > thread)
+            thread = snap->greenlets[i].thread_serial;
+    }
+    if (digits(id) + 1 > layout[0].width) /* room for the sort mark */
+        layout[0].width = digits(id) + 1;
+    if (digits(thread) + 1 > layout[2].width)
+        layout[2].width = digits(thread) + 1;
+}
 
 static const char *short_state(gl_state state)
 {
     static const char *const names[] = {"new", "run", "susp", "dead"};
     return (unsigned)state < 4 ? names[state] : "?";
-}
-
-static const char *base_name(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    return slash && slash[1] ? slash + 1 : path;
 }
 
 /* Writes cell `text` of column c at x; returns the next column's x. */
@@ -93,8 +117,9 @@ static void header(const gltop_screen *s)
 
     char rate[16], since[16];
     gltop_format_rate(rate, sizeof rate, gltop_model_process_rate(s->model));
-    gltop_format_duration(since, sizeof since,
-                          gltop_model_since_last_switch(s->model));
+    int at_least;
+    uint64_t since_ns = gltop_model_since_last_switch(s->model, &at_least);
+    gltop_format_at_least(since, sizeof since, since_ns, at_least);
     x = gltop_view_printf(2, 0, COLS, "switches/s %s  last switch %s ago  ",
                           rate, since);
     if (totals.blocking) {
@@ -120,7 +145,8 @@ static void header(const gltop_screen *s)
     attrset(A_NORMAL);
 }
 
-static void column_titles(const gltop_screen *s, int y)
+static void column_titles(const gltop_screen *s, const struct column *layout,
+                          int y)
 {
     int descending;
     gltop_column sorted = gltop_model_sort(s->model, &descending);
@@ -129,7 +155,7 @@ static void column_titles(const gltop_screen *s, int y)
     gltop_view_fill(y, bar);
     int x = 0;
     for (size_t i = 0; i < COLUMN_COUNT; i++) {
-        const struct column *c = &columns[i];
+        const struct column *c = &layout[i];
         char title[32];
         int is_sorted = c->sorts == (int)sorted;
         snprintf(title, sizeof title, "%s%s", c->title,
@@ -164,8 +190,8 @@ static attr_t state_attr(const gltop_screen *s, gl_state state)
     }
 }
 
-static void row(const gltop_screen *s, int y, const gltop_row *r,
-                int selected)
+static void row(const gltop_screen *s, const struct column *layout, int y,
+                const gltop_row *r, int selected)
 {
     const gl_monitor_greenlet_view *g = r->greenlet;
     attr_t base = selected ? gltop_view_attr(s, GLTOP_COLOUR_SELECTED,
@@ -177,32 +203,30 @@ static void row(const gltop_screen *s, int y, const gltop_row *r,
     int x = 0;
     attrset(base);
     snprintf(text, sizeof text, "%" PRIu64, g->id);
-    x = cell(y, x, &columns[0], text);
+    x = cell(y, x, &layout[0], text);
     if (!selected)
         attrset(state_attr(s, g->state));
-    x = cell(y, x, &columns[1], short_state(g->state));
+    x = cell(y, x, &layout[1], short_state(g->state));
     attrset(base);
     snprintf(text, sizeof text, "%" PRIu64, g->thread_serial);
-    x = cell(y, x, &columns[2], text);
+    x = cell(y, x, &layout[2], text);
     gltop_format_bytes(text, sizeof text, g->saved_bytes);
-    x = cell(y, x, &columns[3], text);
+    x = cell(y, x, &layout[3], text);
     gltop_format_bytes(text, sizeof text, g->saved_bytes_peak);
-    x = cell(y, x, &columns[4], text);
+    x = cell(y, x, &layout[4], text);
     gltop_format_rate(text, sizeof text, r->switches_per_second);
-    x = cell(y, x, &columns[5], text);
-    if (r->idle_ns == UINT64_MAX && gltop_model_watched_ns(s->model)) {
+    x = cell(y, x, &layout[5], text);
+    if (r->idle_ns == UINT64_MAX && gltop_model_watched_ns(s->model))
         /* Not seen running since gltop began: idle at least that long. */
-        text[0] = '>';
-        gltop_format_duration(text + 1, sizeof text - 1,
-                              gltop_model_watched_ns(s->model));
-    } else {
+        gltop_format_at_least(text, sizeof text,
+                              gltop_model_watched_ns(s->model), 1);
+    else
         gltop_format_duration(text, sizeof text, r->idle_ns);
-    }
-    x = cell(y, x, &columns[6], text);
+    x = cell(y, x, &layout[6], text);
     gltop_format_flags(text, sizeof text, r->flags);
     if (r->flags && !selected)
         attrset(gltop_view_attr(s, GLTOP_COLOUR_ALERT, A_BOLD) | A_BOLD);
-    x = cell(y, x, &columns[7], text);
+    x = cell(y, x, &layout[7], text);
     attrset(base);
     /* NAME / WHERE: indented by depth, at most half the room. */
     int indent = (int)(2 * r->depth);
@@ -214,7 +238,7 @@ static void row(const gltop_screen *s, int y, const gltop_row *r,
         if (!selected)
             attrset(gltop_view_attr(s, GLTOP_COLOUR_NOTE, A_NORMAL));
         gltop_view_printf(y, x + 2, COLS - x - 2, "%s %s:%u", g->function,
-                          base_name(g->file), g->line);
+                          gltop_base_name(g->file), g->line);
     }
     attrset(A_NORMAL);
 }
@@ -222,13 +246,16 @@ static void row(const gltop_screen *s, int y, const gltop_row *r,
 void gltop_view_list(gltop_screen *s)
 {
     header(s);
-    column_titles(s, GLTOP_LIST_HEADER_LINES - 1);
+    struct column layout[COLUMN_COUNT];
+    lay_out(gltop_model_snapshot(s->model), layout);
+    column_titles(s, layout, GLTOP_LIST_HEADER_LINES - 1);
     size_t count = gltop_model_row_count(s->model);
     size_t height = gltop_view_page_lines(s);
     gltop_cursor_fit(&s->list, count, height);
     for (size_t i = 0; i < height && s->list.top + i < count; i++) {
         size_t at = s->list.top + i;
-        row(s, GLTOP_LIST_HEADER_LINES + (int)i, gltop_model_row(s->model, at),
+        row(s, layout, GLTOP_LIST_HEADER_LINES + (int)i,
+            gltop_model_row(s->model, at),
             at == s->list.selected);
     }
     if (count == 0 && gltop_model_snapshot(s->model))

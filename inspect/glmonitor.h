@@ -129,8 +129,10 @@ GL_EXPORT int gl_monitor_attach(gl_monitor_reader *reader);
  * attaches first and waits up to that long for a publication made after
  * the attach; if none comes, returns the last one and GL_ETIMEDOUT in
  * *freshness (0 when fresh; `freshness` may be NULL). Errors: those of
- * gl_monitor_parse, GL_ENOPROCESS (the process is gone), GL_ETIMEDOUT (no
- * whole publication at all within the time). A reader that may not
+ * gl_monitor_parse, GL_ENOPROCESS (the process is gone), GL_ENOMONITOR
+ * (it no longer holds the segment: it ran exec, say), GL_ETIMEDOUT (no
+ * whole publication at all within the time, or none ever: a segment is
+ * made empty and first published when a reader attaches). A reader that may not
  * attach (read-only) still waits: other readers may make it publish. */
 GL_EXPORT int gl_monitor_read(gl_monitor_reader *reader, int fresh_within_ms,
                               int *freshness, gl_monitor_snapshot **out);

@@ -64,6 +64,9 @@ struct gl_monitor_reader {
     int segment;          /* our own open file of the memfd */
     int writable;         /* opened read-write: may attach and request */
     int process_directory;/* its /proc/PID */
+    int fd_number;        /* the segment's number among the process's fds */
+    dev_t segment_device; /* and which file it is, to see that it still */
+    ino_t segment_inode;  /* holds it (an exec closes it) */
     void *wake_page;      /* only for FUTEX_WAKE's address; NULL if none */
     uint64_t attached_ns; /* when the heartbeat was last written */
     uint64_t requests;    /* tickets made, part of each new ticket */
@@ -135,27 +138,62 @@ static int read_header(const gl_monitor_reader *reader,
  * parentheses. A main thread that exited before the others shows as a
  * zombie too, but field 20, the count of threads, still counts them.
  * Costs an open and a read. */
-static int process_has_ended(const gl_monitor_reader *reader)
+/* The process's state letter (field 3 of /proc/PID/stat) into *state,
+ * and the rest of that line from field 3 on into `line`; -1 if it has no
+ * stat any more (gone), 0 if unreadable, 1 if read. */
+static int read_state(const gl_monitor_reader *reader, char *line,
+                      size_t size, const char **fields)
 {
     int fd = openat(reader->process_directory, "stat", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return errno == ESRCH || errno == ENOENT;
-    char line[512];
-    ssize_t got = read(fd, line, sizeof line - 1);
+        return errno == ESRCH || errno == ENOENT ? -1 : 0;
+    ssize_t got = read(fd, line, size - 1);
     close(fd);
     if (got <= 0)
-        return 1;
+        return -1;
     line[got] = '\0';
     const char *field = strrchr(line, ')');
-    if (!field || field[1] != ' ' || (field[2] != 'Z' && field[2] != 'X'))
+    if (!field || field[1] != ' ' || !field[2])
         return 0;
-    field += 2; /* field 3, the state */
+    *fields = field + 2;
+    return 1;
+}
+
+static int process_has_ended(const gl_monitor_reader *reader)
+{
+    char line[512];
+    const char *field;
+    int found = read_state(reader, line, sizeof line, &field);
+    if (found <= 0)
+        return found < 0;
+    if (*field != 'Z' && *field != 'X')
+        return 0;
+    /* A zombie leader: ended only if it has no other thread (field 20). */
     for (int number = 3; number < 20 && field; number++) {
         field = strchr(field, ' ');
         if (field)
             field++;
     }
     return !field || strtol(field, NULL, 10) <= 1;
+}
+
+/* Whether the process still holds our segment at its fd: after an exec
+ * (the memfd is close-on-exec) or a close, it does not, though its pid
+ * lives on and our own file keeps the segment's last publication. */
+static int process_holds_segment(const gl_monitor_reader *reader)
+{
+    char name[24];
+    struct stat file;
+    snprintf(name, sizeof name, "fd/%d", reader->fd_number);
+    if (fstatat(reader->process_directory, name, &file, 0) == 0)
+        return file.st_dev == reader->segment_device &&
+               file.st_ino == reader->segment_inode;
+    /* A zombie leader (its main thread exited, others live on) shows no
+     * fds at all: nothing to tell, so it counts as holding it. */
+    char line[512];
+    const char *field;
+    return read_state(reader, line, sizeof line, &field) == 1 &&
+           *field == 'Z';
 }
 
 /* Sleeps `milliseconds`; returns 1 if the process has ended. */
@@ -198,6 +236,12 @@ static int open_segment(gl_monitor_reader *reader)
                                                            : GL_ENOPROCESS);
     if (!is_segment_file(reader->segment))
         return GL_ENOMONITOR;
+    struct stat file;
+    if (fstat(reader->segment, &file) != 0)
+        return GL_ENOMONITOR;
+    reader->fd_number = fd_number;
+    reader->segment_device = file.st_dev;
+    reader->segment_inode = file.st_ino;
     /* Alive now, so the fds we looked at were those of the process whose
      * directory we hold, not of a newer one with the same number. */
     return process_has_ended(reader) ? GL_ENOPROCESS : 0;
@@ -423,14 +467,22 @@ int gl_monitor_read(gl_monitor_reader *reader, int fresh_within_ms,
         *freshness = 0;
     if (process_has_ended(reader))
         return GL_ENOPROCESS;
-    if (fresh_within_ms <= 0)
-        return copy_and_parse(reader, COPY_PATIENCE_MS, out);
+    if (!process_holds_segment(reader))
+        return GL_ENOMONITOR;
     freshness_mark mark;
-    int code = wait_for_fresh(reader, fresh_within_ms, &mark);
-    if (code)
-        return code;
-    code = copy_and_parse(reader, COPY_PATIENCE_MS, out);
-    if (code == 0 && freshness &&
+    int code = 0;
+    if (fresh_within_ms > 0)
+        code = wait_for_fresh(reader, fresh_within_ms, &mark);
+    if (!code)
+        code = copy_and_parse(reader, COPY_PATIENCE_MS, out);
+    if (!code && (*out)->publications == 0) {
+        /* Made, but never published (no reader has made it, or it could
+         * not): its zeros are no view of the process. */
+        gl_monitor_snapshot_free(*out);
+        *out = NULL;
+        return GL_ETIMEDOUT;
+    }
+    if (!code && fresh_within_ms > 0 && freshness &&
         !is_fresh(&mark, (*out)->published_ns, (*out)->publications))
         *freshness = GL_ETIMEDOUT;
     return code;

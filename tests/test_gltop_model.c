@@ -181,11 +181,14 @@ TEST(gltop_model_flags_a_busy_thread_that_stops_switching_and_hazards)
     CHECK_OK(gltop_model_update(model, snapshot_of(spinning, 3), 0, busy));
     CHECK_EQ(gltop_model_row(model, 1)->flags, 0);
     CHECK_EQ(gltop_model_row(model, 2)->flags, GLTOP_FLAG_HAZARD);
-    CHECK_EQ(gltop_model_since_last_switch(model), UINT64_MAX);
+    CHECK_EQ(gltop_model_since_last_switch(model, NULL), UINT64_MAX);
     CHECK_OK(gltop_model_update(model, snapshot_of(spinning, 3),
                                 6 * second / 10, busy));
     CHECK_EQ(gltop_model_row(model, 1)->flags, 0); /* not for long yet */
-    CHECK_EQ(gltop_model_since_last_switch(model), 6 * second / 10);
+    int at_least;
+    CHECK_EQ(gltop_model_since_last_switch(model, &at_least),
+             6 * second / 10);
+    CHECK(at_least); /* no switch seen: the last came before gltop began */
     CHECK_OK(gltop_model_update(model, snapshot_of(spinning, 3),
                                 12 * second / 10, busy));
     CHECK_EQ(gltop_model_row(model, 1)->flags, GLTOP_FLAG_BLOCKING);
@@ -212,7 +215,8 @@ TEST(gltop_model_flags_a_busy_thread_that_stops_switching_and_hazards)
                                 30 * second / 10, busy));
     CHECK_EQ(gltop_model_row(model, 1)->flags, 0);
     CHECK_EQ(gltop_model_thread(model, 0)->unswitched_ns, 0);
-    CHECK_EQ(gltop_model_since_last_switch(model), 0);
+    CHECK_EQ(gltop_model_since_last_switch(model, &at_least), 0);
+    CHECK(!at_least);
     CHECK_EQ(gltop_model_watched_ns(model), 3 * second);
     CHECK_EQ(gltop_model_find_row(model, 3), 2);
     CHECK_EQ(gltop_model_find_row(model, 99), SIZE_MAX);

@@ -176,7 +176,7 @@ TEST(gltop_detail_shows_the_answered_stacks_and_odd_answers)
     CHECK_OK(gltop_detail_build(model, 2, &stacks, &d));
     CHECK(has_line(&d, GLTOP_LINE_TITLE, "Python stack, innermost first"));
     CHECK(has_line(&d, GLTOP_LINE_TEXT, "recv"));
-    CHECK(has_line(&d, GLTOP_LINE_TEXT, "/usr/lib/socket.py:663"));
+    CHECK(has_line(&d, GLTOP_LINE_TEXT, " socket.py:663")); /* base name */
     CHECK(has_line(&d, GLTOP_LINE_TEXT, "server.py:12"));
     CHECK(has_line(&d, GLTOP_LINE_TITLE, "Native stack, innermost first"));
     CHECK(has_line(&d, GLTOP_LINE_TEXT,
@@ -214,9 +214,9 @@ static char *batch_output(const gltop_model *model, int json)
     FILE *out = open_memstream(&text, &size);
     CHECK(out != NULL);
     if (json)
-        gltop_batch_json(model, "cmd \xc2\x9b[2J", out);
+        gltop_batch_json(model, 7, "cmd \xc2\x9b[2J", out);
     else
-        gltop_batch_text(model, "cmd \xc2\x9b[2J", out);
+        gltop_batch_text(model, 7, "cmd \xc2\x9b[2J", out);
     fclose(out);
     return text;
 }

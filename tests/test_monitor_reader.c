@@ -1173,6 +1173,13 @@ TEST(monitor_read_without_a_fresh_publication_gives_the_last)
     CHECK_EQ(freshness, GL_ETIMEDOUT);
     CHECK_EQ(snapshot->publications, 99);
     gl_monitor_snapshot_free(snapshot);
+    /* A segment never published (made empty, waiting for its first
+     * reader) is no view of the process: no publication, not zeros. */
+    WRITE_FIELD(segment, publications, 0);
+    CHECK_EQ(gl_monitor_read(reader, 0, NULL, &snapshot), GL_ETIMEDOUT);
+    CHECK_EQ(gl_monitor_read(reader, 50, &freshness, &snapshot),
+             GL_ETIMEDOUT);
+    CHECK(snapshot == NULL);
     gl_monitor_close(reader);
     close(segment);
     stop_child(&publisher);

@@ -5,17 +5,19 @@ a watched process that exits, and the B flag on a greenlet that keeps its
 thread busy without switching. The screen: test_gltop_screen.py."""
 import json
 import os
+import re
 import subprocess
+import sys
 import time
 
 import pytest
 
 from package_under_test import REPOSITORY
 from test_monitor_command import (  # gevent_server: a fixture, used by name
-    Workload, gevent_server, read_json,
-    unused_pid, WORKLOAD)
+    ENVIRONMENT, Workload, gevent_server, read_json, unused_pid, WORKLOAD)
 
 GLTOP = os.environ.get("GLTOP", os.path.join(REPOSITORY, "build", "gltop"))
+ODD = os.path.join(REPOSITORY, "tests", "workloads", "odd_processes.py")
 
 
 def gltop(*arguments, timeout=60):
@@ -72,7 +74,7 @@ def test_text_rows_are_indented_under_their_parents(plain):
 
 def test_errors_and_a_process_that_exits():
     assert gltop("-b", "-p", str(unused_pid())).returncode == 3
-    assert gltop("-b").returncode == 2
+    assert gltop("-b", "-n", "0").returncode == 2
     assert gltop("-p", "1").returncode == 2      # no terminal: says so
     assert gltop("-b", "-p", "x").returncode == 2
     assert gltop("--help").returncode == 0
@@ -112,3 +114,113 @@ def test_an_idle_gevent_hub_is_not_flagged(gevent_server):
     running = [r for r in last["greenlets"] if r["state"] == "running"]
     assert [r["function"] for r in running] == ["Hub.run"]  # waits in epoll
     assert not any(r["blocking"] for r in last["greenlets"])
+
+
+class Odd:
+    """A process of tests/workloads/odd_processes.py."""
+
+    def __init__(self, kind):
+        self.process = subprocess.Popen(
+            [sys.executable, ODD, kind], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True, env=ENVIRONMENT)
+        line = self.process.stdout.readline()
+        assert line.startswith("ready "), line
+        self.pid = self.process.pid
+
+    def close(self):
+        self.process.kill()
+        self.process.wait()
+
+
+def test_a_process_that_runs_exec_is_no_longer_watched():
+    odd = Odd("exec")
+    try:
+        watcher = subprocess.Popen(
+            [GLTOP, "-b", "-p", str(odd.pid), "-d", "0.2", "--json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first = watcher.stdout.readline()
+        assert json.loads(first)["greenlets_alive"] == 2
+        odd.process.stdin.write("exec now\n")
+        odd.process.stdin.flush()
+        _, errors = watcher.communicate(timeout=30)
+    finally:
+        odd.close()
+    assert watcher.returncode == 0, errors
+    assert "pid %d no longer publishes a segment" % odd.pid in errors
+
+
+def test_a_process_that_never_published_is_not_shown_as_empty():
+    odd = Odd("gil")
+    try:
+        completed = gltop("-b", "-p", str(odd.pid), "-n", "1")
+    finally:
+        odd.close()
+    assert completed.returncode == 7, completed.stdout  # not zeros
+    assert "did not answer in time" in completed.stderr
+    assert completed.stdout == ""
+
+
+def test_a_busy_thread_with_nothing_to_block_is_not_flagged():
+    odd = Odd("alone")
+    try:
+        completed = gltop("-b", "-p", str(odd.pid), "-n", "4", "-d", "0.4",
+                          "-B", "0.5", "--json")
+    finally:
+        odd.close()
+    assert completed.returncode == 0, completed.stderr
+    last = json.loads(completed.stdout.splitlines()[-1])
+    states = {r["name"]: r["state"] for r in last["greenlets"]}
+    assert states == {"main greenlet": "running", "first": "dead"}
+    assert not any(r["blocking"] for r in last["greenlets"])
+
+
+def test_greenlets_new_since_the_last_look_have_run():
+    odd = Odd("spawner")
+    try:
+        completed = gltop("-b", "-p", str(odd.pid), "-n", "3", "-d", "0.7",
+                          "--json")
+    finally:
+        odd.close()
+    assert completed.returncode == 0, completed.stderr
+    _, before, last = [json.loads(line)
+                       for line in completed.stdout.splitlines()]
+    seen_before = {r["id"] for r in before["greenlets"]}
+    new = [r for r in last["greenlets"]
+           if r["id"] not in seen_before and r["state"] == "suspended"]
+    assert len(new) >= 2
+    assert all(r["idle_seconds"] == 0 for r in new), new  # ran meanwhile
+    assert last["no_switch_seen"] is False
+
+
+def test_without_a_pid_it_lists_the_processes(plain):
+    completed = gltop("-b", "--json")
+    assert completed.returncode == 0, completed.stderr
+    listed = {p["pid"]: p for p in json.loads(completed.stdout)["processes"]}
+    assert listed[plain.pid]["greenlets_alive"] == 7
+    assert WORKLOAD in listed[plain.pid]["command"]
+    text = gltop("-b")
+    assert re.search(r"^ *%d +1 +7 +\d+  CPython" % plain.pid, text.stdout,
+                     re.M), text.stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a namespace")
+def test_a_process_in_its_own_pid_namespace():
+    process = subprocess.Popen(
+        ["unshare", "--pid", "--fork", "--mount-proc", sys.executable,
+         WORKLOAD, "busy"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        text=True, env=ENVIRONMENT)
+    try:
+        assert process.stdout.readline() == "ready 1\n"  # its own view
+        inner, = [int(pid) for pid in subprocess.run(
+            ["pgrep", "-P", str(process.pid)], capture_output=True,
+            text=True).stdout.split()]
+        completed = gltop("-b", "-p", str(inner), "-n", "4", "-d", "0.4",
+                          "-B", "0.6", "--json")
+    finally:
+        process.kill()
+        process.wait()
+    assert completed.returncode == 0, completed.stderr
+    last = json.loads(completed.stdout.splitlines()[-1])
+    assert last["pid"] == inner  # as gltop sees it, not 1
+    spinner, = [r for r in last["greenlets"] if r["name"] == "spinner"]
+    assert spinner["blocking"]  # its thread's CPU time found by NSpid

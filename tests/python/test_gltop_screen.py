@@ -169,8 +169,12 @@ def test_sorting_and_the_flat_view(plain, screens):
     text = screen.wait_for(lambda t: "(tree)" not in t)
     assert column_of_name(text, "nested") == column_of_name(text,
                                                             "first-worker")
+    screen.keys("Down", "Down")  # the selection on nested (id 3)
     screen.keys("s", "s", "s")  # id -> state -> thread -> heap
     text = screen.wait_for(lambda t: "HEAPv" in t)
+    selected, = [line for line in screen.text(escapes=True).split("\n")[4:]
+                 if re.match(r"(\x1b\[30m)?\x1b\[46m +\d", line)]
+    assert "nested" in selected  # it followed its greenlet
     rows = greenlet_rows(text)
     assert rows[0][0] == 6  # in-qsort holds the most (qsort's frames)
     sizes = [r[2].split()[3] for r in rows]
@@ -224,7 +228,7 @@ def test_the_detail_pane_shows_the_stacks(plain, screens):
     view = plain.self_view()["by_id"][6]
     assert size == view["saved_bytes"]
     python = text[text.index("Python stack"):text.index("Native stack")]
-    assert re.search(r"^  compare +\S+known_greenlets\.py:\d+$", python,
+    assert re.search(r"^  compare +known_greenlets\.py:\d+$", python,
                      re.M), python
     assert "sort_with_callback" in python
     native = text[text.index("Native stack"):]
