@@ -222,4 +222,63 @@ TEST(gltop_model_flags_a_busy_thread_that_stops_switching_and_hazards)
     CHECK_EQ(gltop_model_find_row(model, 99), SIZE_MAX);
     gltop_model_destroy(model);
 }
+TEST(gltop_model_handles_what_a_live_process_and_a_hostile_one_do)
+{
+    const uint64_t second = 1000000000;
+    const double busy[1] = {1.0};
+    gltop_model *model;
+    CHECK_OK(gltop_model_create(&model));
+    gltop_model_set_block_threshold(model, second);
+    /* Busy, but alone: the other greenlet of the thread has finished. */
+    static const struct spec alone[] = {
+        {1, 0, GL_STATE_RUNNING, 2, 0, "main"},
+        {2, 1, GL_STATE_DEAD, 1, 0, "done"},
+    };
+    CHECK_OK(gltop_model_update(model, snapshot_of(alone, 2), 0, busy));
+    CHECK_OK(gltop_model_update(model, snapshot_of(alone, 2), 2 * second,
+                                busy));
+    CHECK_EQ(gltop_model_row(model, 0)->flags, 0);
+    CHECK(!gltop_model_thread(model, 0)->blocking);
+    /* A greenlet new since the last sample and already started has run
+     * in between; one not started has not. */
+    struct spec grown[4];
+    memcpy(grown, alone, sizeof alone);
+    grown[2] = (struct spec){3, 1, GL_STATE_SUSPENDED, 1, 100, "parked"};
+    grown[3] = (struct spec){4, 1, GL_STATE_NEW, 0, 0, "later"};
+    CHECK_OK(gltop_model_update(model, snapshot_of(grown, 4), 3 * second,
+                                busy));
+    CHECK_EQ(gltop_model_row(model, 2)->idle_ns, 0);
+    CHECK_EQ(gltop_model_row(model, 3)->idle_ns, UINT64_MAX);
+    /* A clock that goes back (a hostile segment) is held: no duration
+     * wraps around. */
+    CHECK_OK(gltop_model_update(model, snapshot_of(grown, 4), second, busy));
+    CHECK(gltop_model_row(model, 2)->idle_ns <= 3 * second);
+    CHECK(gltop_model_thread(model, 0)->unswitched_ns <= 3 * second);
+    /* Duplicate ids (only a corrupt segment has them) are refused, and
+     * the model keeps what it had. */
+    struct spec twins[4];
+    memcpy(twins, grown, sizeof twins);
+    twins[3].id = 3;
+    CHECK_EQ(gltop_model_update(model, snapshot_of(twins, 4), 4 * second,
+                                busy),
+             GL_ECORRUPT);
+    CHECK_EQ(gltop_model_row_count(model), 4);
+    gltop_model_destroy(model);
+
+    /* A chain of parents 20,000 deep, filtered on its last link: the
+     * whole chain is shown, each once (built in linear time). */
+    enum { DEPTH = 20000 };
+    struct spec *chain = calloc(DEPTH, sizeof *chain);
+    CHECK(chain != NULL);
+    for (size_t i = 0; i < DEPTH; i++)
+        chain[i] = (struct spec){i + 1, i, GL_STATE_SUSPENDED, 1, 0,
+                                 i + 1 == DEPTH ? "leaf" : "link"};
+    CHECK_OK(gltop_model_create(&model));
+    CHECK_OK(gltop_model_update(model, snapshot_of(chain, DEPTH), 1, NULL));
+    CHECK_OK(gltop_model_set_filter(model, "leaf"));
+    CHECK_EQ(gltop_model_row_count(model), DEPTH);
+    CHECK_EQ(gltop_model_row(model, DEPTH - 1)->depth, DEPTH - 1);
+    gltop_model_destroy(model);
+    free(chain);
+}
 #endif /* GL_TEST_HAVE_INSPECT */

@@ -94,6 +94,7 @@ TEST_DECLARE(gltop_model_filter_keeps_the_ancestors_of_what_it_finds)
 TEST_DECLARE(gltop_model_rates_and_idle_times_come_from_two_samples)
 TEST_DECLARE(gltop_model_shows_odd_trees_once_each)
 TEST_DECLARE(gltop_model_flags_a_busy_thread_that_stops_switching_and_hazards)
+TEST_DECLARE(gltop_model_handles_what_a_live_process_and_a_hostile_one_do)
 #endif
 /* test_gltop_text.c */
 #ifdef GL_TEST_HAVE_INSPECT
