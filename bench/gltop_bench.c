@@ -387,7 +387,7 @@ typedef struct virtual_terminal {
 } virtual_terminal;
 
 /* Curses on /dev/null, SCREEN_LINES x SCREEN_COLUMNS, set up as gltop
- * sets up its own (interactive.c's start_curses). Returns 0 or -1. */
+ * sets up its own. Returns 0 or -1. */
 static int terminal_open(virtual_terminal *t, gltop_screen *s)
 {
     t->output = fopen("/dev/null", "w");
@@ -404,12 +404,7 @@ static int terminal_open(virtual_terminal *t, gltop_screen *s)
     }
     set_term(t->screen);
     resizeterm(SCREEN_LINES, SCREEN_COLUMNS);
-    cbreak();
-    noecho();
-    nonl();
-    keypad(stdscr, TRUE);
-    curs_set(0);
-    s->colour = gltop_view_start_colours();
+    gltop_view_set_up_terminal(s);
     return 0;
 }
 

@@ -187,12 +187,7 @@ static void start_curses(gltop_screen *s)
     setlocale(LC_ALL, "");
     set_escdelay(25); /* Esc alone is a key here */
     initscr();
-    cbreak();
-    noecho();
-    nonl();
-    keypad(stdscr, TRUE);
-    curs_set(0);
-    s->colour = gltop_view_start_colours();
+    gltop_view_set_up_terminal(s);
 }
 
 int gltop_screen_run(int64_t pid, double delay_seconds,

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <wchar.h>
 
-int gltop_view_start_colours(void)
+static int start_colours(void)
 {
     if (!has_colors() || start_color() == ERR)
         return 0;
@@ -31,6 +31,16 @@ int gltop_view_start_colours(void)
     init_pair(GLTOP_COLOUR_NOTE, COLOR_YELLOW, background);
     init_pair(GLTOP_COLOUR_KEY, COLOR_BLACK, COLOR_CYAN);
     return 1;
+}
+
+void gltop_view_set_up_terminal(gltop_screen *screen)
+{
+    cbreak();
+    noecho();
+    nonl();
+    keypad(stdscr, TRUE);
+    curs_set(0);
+    screen->colour = start_colours();
 }
 
 attr_t gltop_view_attr(const gltop_screen *screen, enum gltop_colour colour,

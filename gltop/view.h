@@ -25,8 +25,10 @@ enum gltop_colour {
     GLTOP_COLOURS
 };
 
-/* Sets up the pairs; the view uses colour only if this found some. */
-int gltop_view_start_colours(void);
+/* Sets up the current curses screen as the view needs it: keys one at a
+ * time, unechoed, with function keys decoded; no cursor; colour pairs if
+ * the terminal has colours (screen->colour says whether). */
+void gltop_view_set_up_terminal(gltop_screen *screen);
 /* The attribute for `colour`, or `fallback` without colours. */
 attr_t gltop_view_attr(const gltop_screen *screen, enum gltop_colour colour,
                        attr_t fallback);

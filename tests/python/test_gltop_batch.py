@@ -25,6 +25,14 @@ def gltop(*arguments, timeout=60):
                           text=True, timeout=timeout)
 
 
+def blocking_watch(pid, threshold):
+    """Four JSON samples of `pid`, 0.4 s apart, B after `threshold` s."""
+    completed = gltop("-b", "-p", str(pid), "-n", "4", "-d", "0.4", "-B",
+                      str(threshold), "--json")
+    assert completed.returncode == 0, completed.stderr
+    return [json.loads(line) for line in completed.stdout.splitlines()]
+
+
 @pytest.fixture
 def plain():
     workload = Workload("plain")
@@ -92,12 +100,9 @@ def test_errors_and_a_process_that_exits():
 def test_a_greenlet_that_never_switches_is_flagged_blocking():
     busy = Workload("busy")
     try:
-        completed = gltop("-b", "-p", str(busy.pid), "-n", "4", "-d", "0.4",
-                          "-B", "0.6", "--json")
+        samples = blocking_watch(busy.pid, 0.6)
     finally:
         busy.close()
-    assert completed.returncode == 0, completed.stderr
-    samples = [json.loads(line) for line in completed.stdout.splitlines()]
     flagged = [[r["name"] for r in s["greenlets"] if r["blocking"]]
                for s in samples]
     assert flagged[0] == []               # one sample: not known to last
@@ -107,10 +112,7 @@ def test_a_greenlet_that_never_switches_is_flagged_blocking():
 
 
 def test_an_idle_gevent_hub_is_not_flagged(gevent_server):
-    completed = gltop("-b", "-p", str(gevent_server.pid), "-n", "4", "-d",
-                      "0.4", "-B", "0.6", "--json")
-    assert completed.returncode == 0, completed.stderr
-    last = json.loads(completed.stdout.splitlines()[-1])
+    last = blocking_watch(gevent_server.pid, 0.6)[-1]
     running = [r for r in last["greenlets"] if r["state"] == "running"]
     assert [r["function"] for r in running] == ["Hub.run"]  # waits in epoll
     assert not any(r["blocking"] for r in last["greenlets"])
@@ -163,12 +165,9 @@ def test_a_process_that_never_published_is_not_shown_as_empty():
 def test_a_busy_thread_with_nothing_to_block_is_not_flagged():
     odd = Odd("alone")
     try:
-        completed = gltop("-b", "-p", str(odd.pid), "-n", "4", "-d", "0.4",
-                          "-B", "0.5", "--json")
+        last = blocking_watch(odd.pid, 0.5)[-1]
     finally:
         odd.close()
-    assert completed.returncode == 0, completed.stderr
-    last = json.loads(completed.stdout.splitlines()[-1])
     states = {r["name"]: r["state"] for r in last["greenlets"]}
     assert states == {"main greenlet": "running", "first": "dead"}
     assert not any(r["blocking"] for r in last["greenlets"])
@@ -211,16 +210,15 @@ def test_a_process_in_its_own_pid_namespace():
         text=True, env=ENVIRONMENT)
     try:
         assert process.stdout.readline() == "ready 1\n"  # its own view
-        inner, = [int(pid) for pid in subprocess.run(
-            ["pgrep", "-P", str(process.pid)], capture_output=True,
-            text=True).stdout.split()]
-        completed = gltop("-b", "-p", str(inner), "-n", "4", "-d", "0.4",
-                          "-B", "0.6", "--json")
+        # unshare's one child (read from /proc: a tool such as pgrep could
+        # hang under the sanitizer runtimes that test-asan preloads)
+        with open("/proc/%d/task/%d/children" % (process.pid,
+                                                 process.pid)) as children:
+            inner, = [int(pid) for pid in children.read().split()]
+        last = blocking_watch(inner, 0.6)[-1]
     finally:
         process.kill()
         process.wait()
-    assert completed.returncode == 0, completed.stderr
-    last = json.loads(completed.stdout.splitlines()[-1])
     assert last["pid"] == inner  # as gltop sees it, not 1
     spinner, = [r for r in last["greenlets"] if r["name"] == "spinner"]
     assert spinner["blocking"]  # its thread's CPU time found by NSpid
