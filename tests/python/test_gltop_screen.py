@@ -81,6 +81,16 @@ class Screen:
             time.sleep(0.1)
         raise AssertionError("gltop did not exit:\n" + self.text())
 
+    def record(self, seconds):
+        """The bytes gltop sends to its terminal for `seconds`."""
+        raw = os.path.join(os.path.dirname(self.socket), "raw")
+        self.tmux("pipe-pane", "-o", "cat >> %s" % shlex.quote(raw))
+        time.sleep(seconds)
+        self.tmux("pipe-pane")  # stops it
+        time.sleep(0.1)
+        with open(raw, "rb") as output:
+            return output.read()
+
     def resize(self, width, height):
         self.tmux("resize-window", "-x", str(width), "-y", str(height))
 
@@ -375,3 +385,16 @@ def test_colours_where_the_terminal_has_them(plain, screens):
     assert escape + "36mnew" + escape in by_id[7]
     assert escape + "34mdead" + escape in by_id[8]
     assert escape + "33mworker_with_child" in by_id[2]  # where: yellow
+
+
+def test_refreshes_send_only_what_changed(plain, screens):
+    """No flicker: after the first frame, a refresh never clears the
+    screen, and sends only the cells that changed (here the ages that
+    grow), not the whole screen again."""
+    screen = screens("-p", plain.pid, "-d", "0.2")
+    screen.wait_for_text("never-started")
+    sent = screen.record(2.0)  # about ten refreshes
+    assert b"\x1b[J" not in sent and b"\x1b[2J" not in sent  # no clear
+    whole_screen = len(screen.text())
+    assert 0 < len(sent) < whole_screen, len(sent)  # ten refreshes in less
+                                                     # than one full screen
