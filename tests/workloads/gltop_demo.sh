@@ -10,10 +10,14 @@
 # the screen showed: the list, the hog flagged B, and a greenlet's detail.
 # Usage: gltop_demo.sh PYTHON   (run from the repository root, after make)
 set -euo pipefail
+# The first N lines of standard input, reading all of it: with pipefail,
+# `| head` would fail the script whenever the writer meets the closed pipe.
+first() { awk -v n="$1" 'NR <= n'; }
 PYTHON=${1:-/usr/bin/python3}
 export PYTHONPATH=python GREENLET_SPAWN_SITES=1
 TMUX_SOCKET="gltop-demo-$$"
-tmux() { command tmux -L "$TMUX_SOCKET" -f /dev/null "$@"; }
+# Its own tmux server; inside a tmux session (TMUX set) it nests.
+tmux() { TMUX= command tmux -L "$TMUX_SOCKET" -f /dev/null "$@"; }
 
 "$PYTHON" tests/workloads/gevent_echo.py --clients 40 --seconds 3600 \
     --hog-every 5 --hog-seconds 3 >/dev/null &
@@ -28,7 +32,7 @@ if [ -t 0 ] && [ -t 1 ]; then
     tmux select-pane -t demo -L
     echo "gltop (left) and python -m greenlet.inspect (right); q in gltop ends the demo"
     sleep 1
-    tmux attach -t demo
+    tmux attach -t demo || true  # the server ends with gltop: attach says so
     exit 0
 fi
 
@@ -54,5 +58,5 @@ sleep 2
 screen "t, s s s, Enter: the greenlet that holds the most stack on the heap"
 tmux send-keys -t demo Escape q
 echo "== python -m greenlet.inspect $WORKLOAD   (beside it, the same process)"
-"$PYTHON" -m greenlet.inspect "$WORKLOAD" | head -n 12
+"$PYTHON" -m greenlet.inspect "$WORKLOAD" | first 12
 echo "   ..."

@@ -6,6 +6,9 @@
 # its monitor segment; its own report follows when it exits.
 # Usage: watch_demo.sh PYTHON   (run from the repository root)
 set -euo pipefail
+# The first N lines of standard input, reading all of it: with pipefail,
+# `| head` would fail the script whenever the writer meets the closed pipe.
+first() { awk -v n="$1" 'NR <= n'; }
 PYTHON=${1:-/usr/bin/python3}
 export PYTHONPATH=python
 REPORT=$(mktemp -t greenlet-demo-report.XXXXXX)
@@ -20,7 +23,7 @@ echo "== python -m greenlet.inspect   (processes that use greenlets)"
 "$PYTHON" -m greenlet.inspect
 echo
 echo "== python -m greenlet.inspect $WORKLOAD   (its greenlets, live)"
-"$PYTHON" -m greenlet.inspect "$WORKLOAD" | head -n 16
+"$PYTHON" -m greenlet.inspect "$WORKLOAD" | first 16
 echo "   ..."
 echo
 FIRST_CLIENT=$("$PYTHON" -m greenlet.inspect "$WORKLOAD" --json |
@@ -33,5 +36,5 @@ echo "== python -m greenlet.inspect $WORKLOAD --stacks   (greenlet #$FIRST_CLIEN
 echo
 wait "$WORKLOAD"
 echo "== the workload's own report at exit (python -m greenlet.inspect run)"
-sed -n '/at exit/,$p' "$REPORT" | head -n 12
+sed -n '/at exit/,$p' "$REPORT" | first 12
 echo "   ..."
