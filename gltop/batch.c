@@ -175,11 +175,11 @@ void gltop_batch_processes(const gltop_process *processes, size_t count,
                     p->threads, p->greenlets_alive, p->heap_bytes);
             json_string(p->runtime, out);
             fputs("}", out);
-        } else if (p->error) {
-            fprintf(out, "%7" PRId64 " %5s %9s %12s  %-16s ", p->pid, "-", "-",
-                    "-", "-");
+        } else if (p->error) { /* the reason first, as in the picker */
+            fprintf(out, "%7" PRId64 " %5s %9s %12s  (%s)  ", p->pid, "-", "-",
+                    "-", gl_strerror(p->error));
             put_text(p->command, out);
-            fprintf(out, "  (%s)\n", gl_strerror(p->error));
+            fputc('\n', out);
         } else {
             fprintf(out, "%7" PRId64 " %5zu %9" PRIu64 " %12" PRIu64 "  ",
                     p->pid, p->threads, p->greenlets_alive, p->heap_bytes);

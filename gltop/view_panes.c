@@ -27,9 +27,9 @@ void gltop_view_picker(gltop_screen *s)
 {
     char text[128];
     snprintf(text, sizeof text,
-             "gltop - processes that use greenlets (%zu), every %.1fs%s",
+             "gltop - processes that use greenlets (%zu), every %gs%s",
              s->process_count, s->delay_seconds, s->paused ? "  PAUSED" : "");
-    title(s, text, "    PID THR GREENLETS   HEAP  RUNTIME          COMMAND");
+    title(s, text, "    PID   THR GREENLETS   HEAP  RUNTIME          COMMAND");
     size_t height = gltop_view_page_lines(s);
     gltop_cursor_fit(&s->picker, s->process_count, height);
     for (size_t i = 0; i < height && s->picker.top + i < s->process_count;
@@ -46,12 +46,14 @@ void gltop_view_picker(gltop_screen *s)
         attrset(base);
         char heap[16];
         gltop_format_bytes(heap, sizeof heap, p->heap_bytes);
-        if (p->error)
-            gltop_view_printf(y, 0, COLS, "%7" PRId64 " %-33s %s", p->pid,
-                              gl_strerror(p->error), p->command);
+        if (p->error) /* the reason first: commands can be long */
+            gltop_view_printf(y, 0, COLS,
+                              "%7" PRId64 " %5s %9s %6s  (%s)  %s", p->pid,
+                              "-", "-", "-", gl_strerror(p->error),
+                              p->command);
         else
             gltop_view_printf(y, 0, COLS,
-                              "%7" PRId64 " %3zu %9" PRIu64 " %6s  %-16.16s %s",
+                              "%7" PRId64 " %5zu %9" PRIu64 " %6s  %-16.16s %s",
                               p->pid, p->threads, p->greenlets_alive, heap,
                               p->runtime, p->command);
         attrset(A_NORMAL);
