@@ -11,6 +11,12 @@
 #include <inttypes.h>
 #include <string.h>
 
+/* Text rows are indented two spaces a level, up to this many levels: a
+ * chain of parents thousands deep (a hostile segment's, or a program's)
+ * would otherwise make each refresh megabytes of spaces. JSON gives every
+ * depth. */
+#define MAX_INDENT 64u
+
 /* Writes `text` as valid UTF-8 without controls, '?' for the rest. */
 static void put_text(const char *text, FILE *out)
 {
@@ -58,7 +64,8 @@ void gltop_batch_text(const gltop_model *model, int64_t pid,
                      " %8s %7s %2s  %*s",
                 g->id, gltop_state_name(g->state), g->thread_serial,
                 g->saved_bytes, g->saved_bytes_peak, rate, idle, flags,
-                (int)(2 * row->depth), "");
+                (int)(2 * (row->depth < MAX_INDENT ? row->depth : MAX_INDENT)),
+                "");
         put_text(g->name[0] ? g->name : "?", out);
         if (g->has_place) {
             fputs("  ", out);
