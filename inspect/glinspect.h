@@ -36,6 +36,8 @@ GL_EXPORT int gl_read_stack(const gl_greenlet *greenlet, uintptr_t address,
  * program's), empty when unknown. */
 typedef struct gl_native_frame {
     uintptr_t ip;
+    uintptr_t sp;          /* the frame's stack pointer: its locals are in
+                              [sp, the next outer frame's sp) */
     uintptr_t offset;      /* ip - start of `function` */
     char function[128];
     char object[256];
@@ -51,6 +53,41 @@ typedef struct gl_native_frame {
 GL_EXPORT int gl_native_backtrace(const gl_greenlet *greenlet,
                                   gl_native_frame *frames, size_t capacity,
                                   size_t *count);
+
+/* ------------------------------------------------------------ hazards */
+
+/* Where a hazard's holder is. */
+enum gl_hazard_place {
+    GL_HAZARD_IN_OBJECT = 1 /* the writable data of a loaded object */
+};
+
+/* A word outside the engine that points into the saved part of a
+ * suspended greenlet's stack (hazard_scan.c says why that is a hazard). */
+typedef struct gl_hazard_hit {
+    uintptr_t holder;          /* where the word is */
+    uintptr_t target;          /* its value: an address in the region */
+    uint64_t greenlet_id;      /* whose stack it points into */
+    int64_t thread_os_id;      /* that greenlet's thread */
+    uintptr_t region_low;      /* the saved part it points into */
+    uintptr_t region_high;
+    int holder_kind;           /* enum gl_hazard_place */
+    char object[256];          /* the object holding it, "" if unknown */
+    char symbol[128];          /* its symbol covering the holder, or "" */
+    uintptr_t symbol_offset;   /* holder - the symbol's address */
+} gl_hazard_hit;
+
+/* Says whether the word at `holder` is one the runtime keeps and handles
+ * correctly (nonzero: not a hit). */
+typedef int gl_hazard_known(uintptr_t holder, void *context);
+
+/* Scans the writable data of every loaded object for words pointing into
+ * the saved part of a suspended greenlet of any thread. *hits (free() it)
+ * gets *count hits, in address order of their holders. The caller keeps
+ * greenlets from switching meanwhile (see gl_read_stack). `known` may be
+ * NULL. Errors: GL_EINVAL, GL_ENOMEM. Not scanned yet: the heap and other
+ * threads' stacks. */
+GL_EXPORT int gl_hazard_scan(gl_hazard_known *known, void *context,
+                             gl_hazard_hit **hits, size_t *count);
 
 #ifdef __cplusplus
 }

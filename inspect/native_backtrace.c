@@ -107,8 +107,9 @@ static unw_addr_space_t greenlet_address_space(void)
 static void describe_frame(uintptr_t ip, gl_native_frame *frame,
                            unw_cursor_t *cursor)
 {
-    unw_word_t offset = 0;
+    unw_word_t offset = 0, sp = 0;
     frame->ip = ip;
+    frame->sp = unw_get_reg(cursor, UNW_REG_SP, &sp) == 0 ? (uintptr_t)sp : 0;
     frame->offset = 0;
     frame->function[0] = '\0';
     frame->object[0] = '\0';

@@ -96,6 +96,10 @@ TEST_DECLARE(gltop_model_shows_odd_trees_once_each)
 TEST_DECLARE(gltop_model_flags_a_busy_thread_that_stops_switching_and_hazards)
 TEST_DECLARE(gltop_model_handles_what_a_live_process_and_a_hostile_one_do)
 #endif
+/* test_hazard_scan.c */
+#ifdef GL_TEST_HAVE_INSPECT
+TEST_DECLARE(hazard_scan_finds_a_global_pointer_into_a_saved_stack)
+#endif
 /* test_gltop_text.c */
 #ifdef GL_TEST_HAVE_INSPECT
 TEST_DECLARE(gltop_formats_fit_their_columns)

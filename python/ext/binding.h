@@ -89,6 +89,8 @@ PyObject *gl_py_thread_idents(PyObject *module, PyObject *unused);
  * _read_stack(g, address, size) -> bytes */
 PyObject *gl_py_native_backtrace(PyObject *module, PyObject *greenlet);
 PyObject *gl_py_read_stack(PyObject *module, PyObject *args);
+/* hazard_audit.c */
+PyObject *gl_py_hazard_scan(PyObject *module, PyObject *unused);
 
 /* labels.c: names and spawn sites */
 /* Records where `greenlet` is being created, if spawn sites are on. */

@@ -271,3 +271,11 @@ void gl_py_thread_walk_frames(unsigned long native_id,
         }
     }
 }
+
+void gl_py_visit_stack_holders(gl_py_holder_visitor *visit, void *context)
+{
+    PyInterpreterState *interpreter = PyInterpreterState_Get();
+    for (PyThreadState *t = PyInterpreterState_ThreadHead(interpreter); t;
+         t = PyThreadState_Next(t))
+        visit(&t->cframe, context);
+}

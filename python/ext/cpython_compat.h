@@ -93,4 +93,11 @@ void gl_py_state_walk_frames(const gl_py_saved_state *state,
 void gl_py_thread_walk_frames(unsigned long native_id,
                               gl_py_frame_visitor *visit, void *context);
 
+/* Calls visit(address) for every word of the interpreter that points into
+ * a C stack and that a switch keeps right (each thread state's pointer to
+ * its running C frame record): words the hazard audit must not report.
+ * Under the GIL. */
+typedef void gl_py_holder_visitor(const void *address, void *context);
+void gl_py_visit_stack_holders(gl_py_holder_visitor *visit, void *context);
+
 #endif /* GL_PY_CPYTHON_COMPAT_H */

@@ -165,6 +165,9 @@ static PyMethodDef module_methods[] = {
      "_monitor_request(pid, id, kinds, timeout_ms) -> (status, text)"},
     {"_thread_idents", gl_py_thread_idents, METH_NOARGS,
      "_thread_idents() -> {native id: threading ident} of every thread"},
+    {"_hazard_scan", gl_py_hazard_scan, METH_NOARGS,
+     "_hazard_scan() -> a tuple per word of loaded objects' data that points "
+     "into a suspended greenlet's saved stack (for greenlet.inspect.audit)"},
     {"_records", gl_py_records, METH_NOARGS,
      "_records() -> a dict per greenlet record of every thread (for "
      "greenlet.inspect)"},

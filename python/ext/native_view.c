@@ -50,7 +50,8 @@ PyObject *gl_py_native_backtrace(PyObject *module, PyObject *object)
     PyObject *list = PyList_New(0);
     for (size_t i = 0; list && i < count; i++) {
         PyObject *frame = Py_BuildValue(
-            "{s:K,s:K,s:s,s:s}", "ip", (unsigned long long)frames[i].ip,
+            "{s:K,s:K,s:K,s:s,s:s}", "ip", (unsigned long long)frames[i].ip,
+            "sp", (unsigned long long)frames[i].sp,
             "offset", (unsigned long long)frames[i].offset, "function",
             frames[i].function, "object", frames[i].object);
         if (!frame || PyList_Append(list, frame) < 0)

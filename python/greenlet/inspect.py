@@ -22,6 +22,11 @@ owner(address) tells which greenlets' stacks hold an address, and whether
 the bytes there are live or saved. They take greenlets of any thread:
 holding the GIL, as they do, keeps every other thread from switching.
 
+audit() finds the hazard of stack copying: words kept outside the engine
+(so far: in the writable data of loaded shared objects) that point into
+the saved stack of a suspended greenlet, as C extensions leave them when
+they keep a pointer to a stack buffer across a switch.
+
 Processes publish their greenlets for tools outside them (gltop, and
 `python -m greenlet.inspect PID`) in the monitor segment; set_name() and
 record_spawn_sites() add to what those tools show.
@@ -31,13 +36,13 @@ import json
 import sys
 import threading
 
-from ._greenlet import (_labels_of, _native_backtrace, _read_stack,
-                        _record_spawn_sites, _records, _set_name,
+from ._greenlet import (_hazard_scan, _labels_of, _native_backtrace,
+                        _read_stack, _record_spawn_sites, _records, _set_name,
                         _thread_idents, _threads)
 
 __all__ = ["snapshot", "threads", "set_name", "record_spawn_sites",
            "format_tree", "to_json",
-           "native_backtrace", "read_stack", "owner", "report"]
+           "native_backtrace", "read_stack", "owner", "audit", "report"]
 
 def set_name(greenlet, name):
     """Label a greenlet in snapshots and in the monitor segment (its repr,
@@ -189,8 +194,8 @@ def to_json(records=None, **dumps_options):
 
 def native_backtrace(greenlet):
     """The C frames of a suspended greenlet (of any thread), innermost
-    first: dicts with ip, function, offset (from the function's start) and
-    object (the shared object's path). Raises ValueError if it is not
+    first: dicts with ip, sp (the frame's stack pointer), function, offset
+    (from the function's start) and object (the shared object's path). Raises ValueError if it is not
     suspended, RuntimeError if the walk did not reach the greenlet's root
     frame."""
     frames, reached_root = _native_backtrace(greenlet)
@@ -239,6 +244,72 @@ def owner(address, records=None):
     running = [item for item in found if item["where"] == "live"]
     return (running[:1] + [item for item in found if item not in running[:1]]
             if running else found)
+
+
+def _owning_frame(greenlet, address):
+    """The C frame of a suspended greenlet whose locals hold `address`:
+    the innermost frame whose stack pointer is at or below it (frames come
+    innermost first, their stack pointers rising)."""
+    try:
+        frames, _ = _native_backtrace(greenlet)
+    except ValueError:  # no longer suspended
+        return None
+    owning = None
+    for frame in frames:
+        if frame["sp"] and frame["sp"] <= address:
+            owning = frame
+        else:
+            break
+    if owning is None:
+        return None
+    return {key: owning[key] for key in ("function", "offset", "object",
+                                         "ip", "sp")}
+
+
+def audit():
+    """The hazards of stack copying in this process, now: words outside
+    the engine that point into the saved part of a suspended greenlet's
+    stack (its bytes are on the heap; the address holds another greenlet's
+    data, or nothing in use). Each hit is a dict:
+
+      holder         the word's address
+      place          "object": the writable data of a loaded object
+      object         that object's path
+      symbol         the symbol holding the word, or None (not exported)
+      symbol_offset  the word's offset in it, or None
+      pointer        the word's value: an address in the saved region
+      greenlet_id    whose stack it points into; greenlet: that greenlet
+                     (None once it is gone)
+      thread_native_id  its thread
+      saved_region   {"start", "end"}: the saved part of its stack
+      stack_offset   pointer - the start of the saved part
+      frame          the C frame of the greenlet whose locals the pointer
+                     reaches (function, offset, object, ip, sp), or None
+      saved          True: the bytes pointed to are on the heap now
+
+    Words that CPython and this package keep pointing into C stacks, and
+    handle at each switch, are not hits. Not scanned yet: the heap and the
+    stacks of other threads. An empty list: nothing found."""
+    hits = _hazard_scan()
+    if not hits:
+        return []
+    greenlets = {record["id"]: record["greenlet"] for record in _records()}
+    found = []
+    for (holder, pointer, greenlet_id, native_id, start, end, _kind, path,
+         symbol, symbol_offset) in hits:
+        greenlet = greenlets.get(greenlet_id)
+        found.append({
+            "holder": holder, "place": "object", "object": path,
+            "symbol": symbol or None,
+            "symbol_offset": symbol_offset if symbol else None,
+            "pointer": pointer, "greenlet_id": greenlet_id,
+            "greenlet": greenlet, "thread_native_id": native_id,
+            "saved_region": {"start": start, "end": end},
+            "stack_offset": pointer - start,
+            "frame": (_owning_frame(greenlet, pointer)
+                      if greenlet is not None else None),
+            "saved": True})
+    return found
 
 
 def report(records=None, thread_records=None):

@@ -1,0 +1,215 @@
+/*
+ * hazard_scan.c -- the hazard audit's scan (glinspect.h): words outside
+ * the engine that point into the saved part of a suspended greenlet's
+ * stack.
+ *
+ * A suspended greenlet's stack is [stack_pointer, stack_stop); its lowest
+ * saved_bytes were copied to the heap because another greenlet of its
+ * thread needed those addresses. A pointer into that range, kept anywhere
+ * else, now points at the other greenlet's data (or at nothing in use): a
+ * read sees the wrong bytes, a write corrupts the running greenlet or is
+ * lost when the suspended one is copied back. That is the hazard of stack
+ * copying that C extensions meet when they keep a pointer to a stack
+ * buffer across a switch.
+ *
+ * What is scanned: the writable segments (PT_LOAD with PF_W: .data, .bss,
+ * .got and the like) of every loaded object, word by word, each word
+ * looked up among the saved regions (sorted; O(log regions)). A holder is
+ * attributed to its object and, when the object's dynamic symbol table
+ * has one covering it, its symbol. Words the runtime keeps and handles
+ * correctly (CPython's thread states point at the running greenlet's C
+ * frame record, say) are left out through the `known` callback.
+ *
+ * The caller must keep greenlets from switching during the scan (the
+ * CPython binding holds the GIL), as for gl_read_stack; the registry lock
+ * is held while the regions are collected, not while memory is scanned.
+ */
+#define _GNU_SOURCE
+#include "glinspect.h"
+#include "inspect_internal.h"
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct saved_region {
+    uintptr_t low, high;
+    uint64_t greenlet_id;
+    int64_t thread_os_id;
+} saved_region;
+
+typedef struct scan {
+    saved_region *regions;
+    size_t region_count, region_capacity;
+    gl_hazard_known *known;
+    void *context;
+    gl_hazard_hit *hits;
+    size_t hit_count, hit_capacity;
+    int error;
+} scan;
+
+/* ------------------------------------------------------------- regions */
+
+static int collect_region(const gl_greenlet_info *g, void *context)
+{
+    scan *s = context;
+    if (g->state != GL_STATE_SUSPENDED || g->saved_bytes == 0 ||
+        g->stack_pointer == 0)
+        return 0;
+    if (s->region_count == s->region_capacity) {
+        size_t capacity = s->region_capacity ? 2 * s->region_capacity : 64;
+        saved_region *bigger =
+            realloc(s->regions, capacity * sizeof *bigger);
+        if (!bigger) {
+            s->error = GL_ENOMEM;
+            return 1;
+        }
+        s->regions = bigger;
+        s->region_capacity = capacity;
+    }
+    s->regions[s->region_count++] = (saved_region){
+        g->stack_pointer, g->stack_pointer + g->saved_bytes, g->id,
+        g->thread_os_id};
+    return 0;
+}
+
+static int walk_registry(void *context)
+{
+    gl_registry_walk(NULL, collect_region, context);
+    return 0;
+}
+
+static int by_low(const void *a, const void *b)
+{
+    uintptr_t x = ((const saved_region *)a)->low;
+    uintptr_t y = ((const saved_region *)b)->low;
+    return x < y ? -1 : x > y;
+}
+
+/* The region holding `address`, or NULL. Regions of one thread never
+ * overlap (each address of a stack is saved by one greenlet at a time);
+ * regions of different threads lie on different stacks. */
+static const saved_region *region_of(const scan *s, uintptr_t address)
+{
+    size_t low = 0, high = s->region_count;
+    while (low < high) {
+        size_t middle = low + (high - low) / 2;
+        const saved_region *r = &s->regions[middle];
+        if (address < r->low)
+            high = middle;
+        else if (address >= r->high)
+            low = middle + 1;
+        else
+            return r;
+    }
+    return NULL;
+}
+
+/* --------------------------------------------------------------- hits */
+
+/* Names the holder: its object, and the dynamic symbol that covers it. */
+static void attribute(gl_hazard_hit *hit, const char *object)
+{
+    snprintf(hit->object, sizeof hit->object, "%s", object);
+    Dl_info info;
+    const ElfW(Sym) *symbol = NULL;
+    if (dladdr1((void *)hit->holder, &info, (void **)&symbol,
+                RTLD_DL_SYMENT) &&
+        info.dli_sname && info.dli_saddr && symbol &&
+        hit->holder < (uintptr_t)info.dli_saddr + symbol->st_size) {
+        snprintf(hit->symbol, sizeof hit->symbol, "%s", info.dli_sname);
+        hit->symbol_offset = hit->holder - (uintptr_t)info.dli_saddr;
+    }
+}
+
+static void add_hit(scan *s, uintptr_t holder, uintptr_t target,
+                    const saved_region *region, const char *object)
+{
+    if (s->known && s->known(holder, s->context))
+        return;
+    if (s->hit_count == s->hit_capacity) {
+        size_t capacity = s->hit_capacity ? 2 * s->hit_capacity : 16;
+        gl_hazard_hit *bigger = realloc(s->hits, capacity * sizeof *bigger);
+        if (!bigger) {
+            s->error = GL_ENOMEM;
+            return;
+        }
+        s->hits = bigger;
+        s->hit_capacity = capacity;
+    }
+    gl_hazard_hit *hit = &s->hits[s->hit_count++];
+    *hit = (gl_hazard_hit){.holder = holder,
+                           .target = target,
+                           .greenlet_id = region->greenlet_id,
+                           .thread_os_id = region->thread_os_id,
+                           .region_low = region->low,
+                           .region_high = region->high,
+                           .holder_kind = GL_HAZARD_IN_OBJECT};
+    attribute(hit, object);
+}
+
+/* ------------------------------------------------------------ objects */
+
+/* Reads every word of other objects' data, redzones between the globals
+ * of instrumented objects included: AddressSanitizer must not check these
+ * reads (they are deliberate, and within mapped segments). */
+__attribute__((no_sanitize_address)) static void
+scan_words(scan *s, uintptr_t start, uintptr_t end, const char *object)
+{
+    start = (start + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
+    for (uintptr_t at = start; at + sizeof(uintptr_t) <= end && !s->error;
+         at += sizeof(uintptr_t)) {
+        uintptr_t word = *(const volatile uintptr_t *)at;
+        const saved_region *region = region_of(s, word);
+        if (region)
+            add_hit(s, at, word, region, object);
+    }
+}
+
+static int scan_object(struct dl_phdr_info *info, size_t size, void *context)
+{
+    (void)size;
+    scan *s = context;
+    char program[256] = "";
+    const char *object = info->dlpi_name;
+    if (!object || !*object) { /* the program itself */
+        ssize_t n = readlink("/proc/self/exe", program, sizeof program - 1);
+        program[n > 0 ? n : 0] = '\0';
+        object = program;
+    }
+    for (int i = 0; i < info->dlpi_phnum && !s->error; i++) {
+        const ElfW(Phdr) *segment = &info->dlpi_phdr[i];
+        if (segment->p_type != PT_LOAD || !(segment->p_flags & PF_W))
+            continue;
+        uintptr_t start = info->dlpi_addr + segment->p_vaddr;
+        scan_words(s, start, start + segment->p_memsz, object);
+    }
+    return s->error != 0;
+}
+
+int gl_hazard_scan(gl_hazard_known *known, void *context,
+                   gl_hazard_hit **hits, size_t *count)
+{
+    if (!hits || !count)
+        return GL_EINVAL;
+    *hits = NULL;
+    *count = 0;
+    scan s = {.known = known, .context = context};
+    gl_registry_call(walk_registry, &s);
+    if (!s.error && s.region_count) {
+        qsort(s.regions, s.region_count, sizeof *s.regions, by_low);
+        dl_iterate_phdr(scan_object, &s);
+    }
+    free(s.regions);
+    if (s.error) {
+        free(s.hits);
+        return s.error;
+    }
+    *hits = s.hits;
+    *count = s.hit_count;
+    return 0;
+}

@@ -1,0 +1,138 @@
+"""greenlet.inspect.audit(), the hazard audit, against an extension that
+makes the hazard on purpose (tests/hazards/stack_hazards.c, built here):
+a global that keeps a pointer to a stack buffer across a switch, and a
+stack-allocated callback record registered in a global table. Each is
+found, attributed to the extension and its symbol, to the suspended
+greenlet and to the C frame whose buffer it is; and nothing is found in a
+program without such an extension, a gevent server with clients
+included."""
+import os
+import subprocess
+import sys
+import sysconfig
+
+import pytest
+
+from greenlet import getcurrent, greenlet, inspect
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE = os.path.join(HERE, "..", "hazards", "stack_hazards.c")
+
+
+@pytest.fixture(scope="module")
+def stack_hazards(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("stack_hazards")
+    target = os.path.join(directory, "stack_hazards" +
+                          sysconfig.get_config_var("EXT_SUFFIX"))
+    subprocess.run(["cc", "-shared", "-fPIC", "-O0", "-g", "-Wall", "-Werror",
+                    "-I" + sysconfig.get_paths()["include"], SOURCE, "-o",
+                    target], check=True, timeout=120)
+    sys.path.insert(0, str(directory))
+    try:
+        import stack_hazards
+        yield stack_hazards
+    finally:
+        sys.path.remove(str(directory))
+        sys.modules.pop("stack_hazards", None)
+
+
+def deeper(depth, then):
+    """Calls then() from `depth` Python calls down, so that the caller's
+    C stack reaches over the addresses a suspended greenlet left."""
+    return then() if depth == 0 else deeper(depth - 1, then)
+
+
+def test_a_global_pointer_to_a_stack_buffer_is_found(stack_hazards):
+    main = getcurrent()
+    keeper = greenlet(lambda: stack_hazards.keep_and_call(main.switch))
+    keeper.switch()  # suspended inside keep_and_call, its buffer saved
+    hits = deeper(30, inspect.audit)
+    assert len(hits) == 1, hits
+    hit, = hits
+    assert hit["place"] == "object"
+    assert os.path.basename(hit["object"]).startswith("stack_hazards")
+    assert hit["symbol"] == "stack_hazards_kept"
+    assert hit["symbol_offset"] == 0
+    assert hit["greenlet"] is keeper
+    assert hit["greenlet_id"] == [r["id"] for r in inspect.snapshot()
+                                  if r["state"] == "suspended"
+                                  and r["saved_bytes"]][-1]
+    region = hit["saved_region"]
+    assert region["start"] <= hit["pointer"] < region["end"]
+    assert hit["stack_offset"] == hit["pointer"] - region["start"]
+    # The pointer names keep_and_call's buffer: its frame, and its bytes.
+    assert hit["frame"]["function"] == "keep_and_call"
+    assert inspect.read_stack(keeper, hit["pointer"], 64) == b"k" * 64
+    keeper.switch()  # keep_and_call returns and forgets the pointer
+    assert keeper.dead
+    assert deeper(30, inspect.audit) == []
+
+
+def test_a_registered_stack_record_is_found(stack_hazards):
+    main = getcurrent()
+    registrar = greenlet(lambda: stack_hazards.register_and_call(
+        lambda: (main.switch(), stack_hazards.fire())[1]))
+    registrar.switch()
+    hits = inspect.audit()
+    assert [h["symbol"] for h in hits] == ["stack_hazards_registry"]
+    assert hits[0]["symbol_offset"] == 0  # the first slot
+    assert hits[0]["greenlet"] is registrar
+    assert hits[0]["frame"]["function"] == "register_and_call"
+    # Fired while its owner runs, the callback is fine: one call counted.
+    assert registrar.switch() == 1
+    assert registrar.dead
+    assert inspect.audit() == []
+
+
+def test_nothing_is_found_without_such_an_extension():
+    main = getcurrent()
+    parked = [greenlet(lambda: deeper(20, main.switch)) for _ in range(10)]
+    for g in parked:
+        g.switch()
+    assert all(r["saved_bytes"] for r in inspect.snapshot()
+               if r["state"] == "suspended" and not r["main"])
+    assert deeper(40, inspect.audit) == []
+    for g in parked:
+        g.switch()
+
+
+GEVENT_PROGRAM = r"""
+import gevent, gevent.server, gevent.socket
+from greenlet import inspect
+
+def echo(sock, address):
+    with sock:
+        while True:
+            data = sock.recv(1024)
+            if not data:
+                return
+            sock.sendall(data)
+
+def client(port, results):
+    with gevent.socket.create_connection(("127.0.0.1", port)) as sock:
+        for _ in range(5):
+            sock.sendall(b"x")
+            assert sock.recv(16) == b"x"
+        results.append(inspect.audit())  # from a client greenlet
+        gevent.sleep(0.2)
+
+server = gevent.server.StreamServer(("127.0.0.1", 0), echo)
+server.start()
+results = []
+clients = [gevent.spawn(client, server.server_port, results)
+           for _ in range(20)]
+gevent.sleep(0.1)
+results.append(inspect.audit())  # from the main greenlet, all parked
+gevent.joinall(clients, raise_error=True)
+print(sum(len(found) for found in results), len(results))
+"""
+
+
+def test_a_clean_gevent_server_reports_nothing():
+    pytest.importorskip("gevent")
+    completed = subprocess.run(
+        [sys.executable, "-c", GEVENT_PROGRAM], capture_output=True,
+        text=True, timeout=120,
+        env=dict(os.environ, GEVENT_RESOLVER="block"))
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split() == ["0", "21"]  # 21 audits, no hit
