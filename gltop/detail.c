@@ -200,8 +200,10 @@ static void add_flags(struct builder *b, const gltop_model *model,
         add(b, GLTOP_LINE_ALERT, "  B  running without a switch while its "
                                  "thread is busy: it blocks the others");
     if (g->has_hazard)
-        add(b, GLTOP_LINE_ALERT, "  H  its saved stack is referenced from "
-                                 "outside the engine");
+        add(b, GLTOP_LINE_ALERT, "  H  the last hazard audit found a word "
+                                 "outside the engine pointing into its "
+                                 "saved stack (python -m greenlet.inspect "
+                                 "audit PID names the holders)");
     else
         add(b, GLTOP_LINE_TEXT, "  no hazard flagged in the segment");
     if (!(flags & GLTOP_FLAG_BLOCKING))

@@ -131,9 +131,9 @@ void gltop_view_help(gltop_screen *s)
         "and where it is (function file:line).",
         "Flags: B  running without a switch for a while, its thread busy:",
         "          it blocks the other greenlets of its thread;",
-        "       H  its saved stack is referenced from outside the engine (a",
-        "          bit of the segment for the hazard audit, which is not",
-        "          built yet: nothing sets it so far).",
+        "       H  the last hazard audit found a word outside the engine",
+        "          pointing into its saved stack (python -m greenlet.inspect",
+        "          audit PID runs one and names the holders).",
         "",
         "Keys here:",
     };

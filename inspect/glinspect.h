@@ -82,7 +82,11 @@ typedef int gl_hazard_known(uintptr_t holder, void *context);
 
 /* Scans the writable data of every loaded object for words pointing into
  * the saved part of a suspended greenlet of any thread. *hits (free() it)
- * gets *count hits, in address order of their holders. The caller keeps
+ * gets *count hits, in address order of their holders. Saved parts of one
+ * thread's greenlets overlap when they used the same addresses (started
+ * at the same depth), and the address alone cannot tell whose data the
+ * word meant: a word then gives a hit per greenlet holding that address,
+ * in a row. The caller keeps
  * greenlets from switching meanwhile (see gl_read_stack). `known` may be
  * NULL. Errors: GL_EINVAL, GL_ENOMEM. Not scanned yet: the heap and other
  * threads' stacks. */

@@ -137,7 +137,8 @@ GL_EXPORT int gl_monitor_attach(gl_monitor_reader *reader);
 GL_EXPORT int gl_monitor_read(gl_monitor_reader *reader, int fresh_within_ms,
                               int *freshness, gl_monitor_snapshot **out);
 
-/* Asks for the stacks of one greenlet (GL_MONITOR_REQUEST_* kinds) and
+/* Asks for the stacks of one greenlet, or for the hazard audit of the
+ * whole process (GL_MONITOR_REQUEST_* kinds), and
  * waits up to timeout_ms for the answer. On success *text (free() it) is
  * the answer text, NUL-terminated, of *size bytes, in the line format of
  * monitor_layout.h (control characters but tab and newline replaced by

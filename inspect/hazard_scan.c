@@ -40,6 +40,7 @@ typedef struct saved_region {
     uintptr_t low, high;
     uint64_t greenlet_id;
     int64_t thread_os_id;
+    uintptr_t reach; /* see index_regions */
 } saved_region;
 
 typedef struct scan {
@@ -73,7 +74,7 @@ static int collect_region(const gl_greenlet_info *g, void *context)
     }
     s->regions[s->region_count++] = (saved_region){
         g->stack_pointer, g->stack_pointer + g->saved_bytes, g->id,
-        g->thread_os_id};
+        g->thread_os_id, 0};
     return 0;
 }
 
@@ -90,23 +91,36 @@ static int by_low(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The region holding `address`, or NULL. Regions of one thread never
- * overlap (each address of a stack is saved by one greenlet at a time);
- * regions of different threads lie on different stacks. */
-static const saved_region *region_of(const scan *s, uintptr_t address)
+/* Regions overlap: greenlets of one thread that started at the same depth
+ * (a hub's handlers) use the same addresses, and each of them that is
+ * suspended may hold its own saved bytes for them. So an address may be
+ * in many regions; after sorting by `low`, `reach[i]` is the highest
+ * `high` among regions 0..i, which bounds the walk back from the last
+ * region starting at or below an address. */
+static void index_regions(scan *s)
+{
+    qsort(s->regions, s->region_count, sizeof *s->regions, by_low);
+    uintptr_t reach = 0;
+    for (size_t i = 0; i < s->region_count; i++) {
+        if (s->regions[i].high > reach)
+            reach = s->regions[i].high;
+        s->regions[i].reach = reach;
+    }
+}
+
+/* The number of regions starting at or below `address`: the regions that
+ * may hold it are among the first that many. */
+static size_t regions_up_to(const scan *s, uintptr_t address)
 {
     size_t low = 0, high = s->region_count;
     while (low < high) {
         size_t middle = low + (high - low) / 2;
-        const saved_region *r = &s->regions[middle];
-        if (address < r->low)
-            high = middle;
-        else if (address >= r->high)
+        if (s->regions[middle].low <= address)
             low = middle + 1;
         else
-            return r;
+            high = middle;
     }
-    return NULL;
+    return low;
 }
 
 /* --------------------------------------------------------------- hits */
@@ -164,9 +178,13 @@ scan_words(scan *s, uintptr_t start, uintptr_t end, const char *object)
     for (uintptr_t at = start; at + sizeof(uintptr_t) <= end && !s->error;
          at += sizeof(uintptr_t)) {
         uintptr_t word = *(const volatile uintptr_t *)at;
-        const saved_region *region = region_of(s, word);
-        if (region)
-            add_hit(s, at, word, region, object);
+        /* Every region holding the word: walking back from the last one
+         * that starts at or below it, while some region so far reaches
+         * past it. */
+        for (size_t i = regions_up_to(s, word);
+             i > 0 && s->regions[i - 1].reach > word && !s->error; i--)
+            if (s->regions[i - 1].high > word)
+                add_hit(s, at, word, &s->regions[i - 1], object);
     }
 }
 
@@ -201,7 +219,7 @@ int gl_hazard_scan(gl_hazard_known *known, void *context,
     scan s = {.known = known, .context = context};
     gl_registry_call(walk_registry, &s);
     if (!s.error && s.region_count) {
-        qsort(s.regions, s.region_count, sizeof *s.regions, by_low);
+        index_regions(&s);
         dl_iterate_phdr(scan_object, &s);
     }
     free(s.regions);

@@ -578,8 +578,9 @@ int gl_monitor_request(gl_monitor_reader *reader, uint64_t greenlet_id,
                        unsigned kinds, int timeout_ms, char **text,
                        size_t *size, int *status)
 {
-    const unsigned known_kinds =
-        GL_MONITOR_REQUEST_PYTHON_STACK | GL_MONITOR_REQUEST_NATIVE_STACK;
+    const unsigned known_kinds = GL_MONITOR_REQUEST_PYTHON_STACK |
+                                 GL_MONITOR_REQUEST_NATIVE_STACK |
+                                 GL_MONITOR_REQUEST_AUDIT;
     if (!reader || !text || !size || !status || timeout_ms <= 0 ||
         kinds == 0 || (kinds & ~known_kinds))
         return GL_EINVAL;

@@ -313,6 +313,8 @@ typedef struct gl_monitor_place {
     gl_monitor_text spawn_function; /* where it was created */
     gl_monitor_text spawn_file;
     unsigned spawn_line;
+    int hazard;                    /* nonzero: the last hazard audit found
+                                      a pointer into its saved stack */
 } gl_monitor_place;
 
 typedef struct gl_monitor_runtime {

@@ -77,10 +77,10 @@ enum {
     GL_MONITOR_GREENLET_MAIN = 1u,       /* a thread's main greenlet */
     GL_MONITOR_GREENLET_PLACE = 2u,      /* function/file/line are set */
     GL_MONITOR_GREENLET_SPAWN_SITE = 4u, /* spawn_* are set */
-    /* Its saved stack is referenced from outside the engine: a word in a
-     * shared object's data, another thread's stack or the heap points into
-     * it. For the hazard audit to set (it is not built yet: nothing sets
-     * it so far); gltop shows it as the flag H. */
+    /* Its saved stack is referenced from outside the engine: the last
+     * hazard audit (greenlet.inspect.audit(), a tool's audit request, or
+     * the periodic audit) found a word pointing into it. gltop shows it as
+     * the flag H. */
     GL_MONITOR_GREENLET_HAZARD = 8u
 };
 
@@ -130,7 +130,10 @@ enum gl_monitor_answer_status {
 /* Bits of request_kinds. */
 enum {
     GL_MONITOR_REQUEST_PYTHON_STACK = 1u,
-    GL_MONITOR_REQUEST_NATIVE_STACK = 2u
+    GL_MONITOR_REQUEST_NATIVE_STACK = 2u,
+    /* The hazard audit of the whole process (the greenlet id is ignored):
+     * a "hazard" line per hit, or a "note" when there is none. */
+    GL_MONITOR_REQUEST_AUDIT = 4u
 };
 
 /*
@@ -138,7 +141,14 @@ enum {
  *   "python\tFUNCTION\tFILE\tLINE\n"           innermost first
  *   "native\tFUNCTION\tOFFSET\tOBJECT\tIP\n"   innermost first
  *   "note\tTEXT\n"                            e.g. why there is no stack
- * OFFSET and IP are hexadecimal with 0x. A field never contains a tab or
+ *   "hazard\tGREENLET\tHOLDER\tPOINTER\tSTART\tEND\tOBJECT\tSYMBOL\t
+ *    SYMBOL_OFFSET\tFRAME\tFRAME_OFFSET\tFRAME_OBJECT\n"   a hit of the
+ *    audit: the word at HOLDER (in OBJECT, at SYMBOL+SYMBOL_OFFSET when
+ *    known) holds POINTER, in [START, END), the saved part of GREENLET's
+ *    stack, in the locals of its C function FRAME of FRAME_OBJECT (empty
+ *    when unknown); several lines for one HOLDER when several greenlets
+ *    have that address saved
+ * OFFSET, IP and the addresses are hexadecimal with 0x. A field never contains a tab or
  * a newline (the process replaces them with spaces).
  */
 

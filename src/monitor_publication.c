@@ -213,6 +213,8 @@ static void add_place(gl_monitor_greenlet *out, const gl_monitor_place *place,
     out->spawn_line = place->spawn_line;
     if (out->spawn_function.length || out->spawn_file.length)
         out->flags |= GL_MONITOR_GREENLET_SPAWN_SITE;
+    if (place->hazard)
+        out->flags |= GL_MONITOR_GREENLET_HAZARD;
 }
 
 /* The publication in private memory. */

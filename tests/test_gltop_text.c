@@ -140,7 +140,7 @@ TEST(gltop_detail_shows_the_saved_region_and_the_flags)
                    "bytes), copied to the heap"));
     CHECK(has_line(&d, GLTOP_LINE_TEXT,
                    "live    0x7ffc0000f300 - 0x7ffc00010000  3.2K"));
-    CHECK(has_line(&d, GLTOP_LINE_ALERT, "H  its saved stack is referenced"));
+    CHECK(has_line(&d, GLTOP_LINE_ALERT, "H  the last hazard audit found"));
     CHECK(has_line(&d, GLTOP_LINE_NOTE, "not asked for yet"));
     gltop_detail_free(&d);
 

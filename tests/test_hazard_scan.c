@@ -2,8 +2,9 @@
  * test_hazard_scan.c -- the hazard scan (inspect/hazard_scan.c) in C: a
  * global that keeps a pointer to a suspended greenlet's stack buffer is
  * found, with its holder, target, greenlet and saved region; the known-
- * holder callback leaves words out; nothing is found once the pointer is
- * cleared, or when no greenlet is suspended. Native builds only.
+ * holder callback leaves words out; a greenlet with the same addresses
+ * saved gives a second hit for the same holder; nothing is found once the
+ * pointer is cleared, or when no greenlet is suspended. Native builds only.
  */
 #ifdef GL_TEST_HAVE_INSPECT
 #include "glinspect.h"
@@ -30,6 +31,18 @@ static __attribute__((noinline)) gl_message keep_a_stack_pointer(
     CHECK_OK(gl_switch(hazard_home, (gl_message){NULL, 0}, NULL));
     gl_test_hazard_holder = 0;
     gl_test_hazard_second_holder = 0;
+    __asm__ volatile("" ::: "memory");
+    return (gl_message){NULL, 0};
+}
+
+static __attribute__((noinline)) gl_message park_once(void *argument,
+                                                      gl_message first)
+{
+    (void)argument;
+    (void)first;
+    volatile char locals[256];
+    memset((void *)locals, 'n', sizeof locals);
+    CHECK_OK(gl_switch(hazard_home, (gl_message){NULL, 0}, NULL));
     __asm__ volatile("" ::: "memory");
     return (gl_message){NULL, 0};
 }
@@ -87,6 +100,20 @@ TEST(hazard_scan_finds_a_global_pointer_into_a_saved_stack)
     CHECK_OK(scan_deeper(4, NULL, &hits, &count));
     CHECK_EQ(count, 2); /* without the callback, both holders */
     free(hits);
+
+    /* A greenlet started at the same depth has the same addresses saved:
+     * each holder then gives a hit per greenlet, in a row. */
+    gl_greenlet *neighbour;
+    CHECK_OK(gl_create(&neighbour, park_once, NULL, NULL));
+    CHECK_OK(gl_switch(neighbour, (gl_message){NULL, 0}, NULL));
+    CHECK_OK(scan_deeper(4, leave_out_the_second, &hits, &count));
+    CHECK_EQ(count, 2);
+    CHECK_EQ(hits[0].holder, hits[1].holder);
+    CHECK(hits[0].greenlet_id != hits[1].greenlet_id);
+    CHECK(hits[0].greenlet_id == info.id || hits[1].greenlet_id == info.id);
+    free(hits);
+    CHECK_OK(gl_switch(neighbour, (gl_message){NULL, 0}, NULL));
+    CHECK_OK(gl_destroy(neighbour));
 
     CHECK_OK(gl_switch(keeper, (gl_message){NULL, 0}, NULL));
     CHECK_EQ(gl_state_of(keeper), GL_STATE_DEAD);

@@ -90,6 +90,17 @@ PyObject *gl_py_thread_idents(PyObject *module, PyObject *unused);
 PyObject *gl_py_native_backtrace(PyObject *module, PyObject *greenlet);
 PyObject *gl_py_read_stack(PyObject *module, PyObject *args);
 /* hazard_audit.c */
+#include "glinspect.h"
+/* A hit, and the C frame of its greenlet whose locals it points into. */
+typedef struct gl_py_hazard {
+    gl_hazard_hit hit;
+    gl_native_frame frame;
+    int has_frame;
+} gl_py_hazard;
+/* Runs the audit under the GIL; *hits: PyMem_Free() it. GL_E* on error. */
+int gl_py_hazard_audit(gl_py_hazard **hits, size_t *count);
+/* Whether the last audit hit greenlet `id`. Under the GIL. */
+int gl_py_hazard_flagged(uint64_t greenlet_id);
 PyObject *gl_py_hazard_scan(PyObject *module, PyObject *unused);
 
 /* labels.c: names and spawn sites */

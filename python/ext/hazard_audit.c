@@ -1,9 +1,15 @@
 /*
- * hazard_audit.c -- the hazard scan (inspect/hazard_scan.c) for Python:
- * greenlet.inspect.audit() calls _hazard_scan() under the GIL, which keeps
- * every thread's greenlets from switching while memory is read, and passes
- * the words that CPython and this binding keep pointing into C stacks and
- * handle correctly, so that they are not reported.
+ * hazard_audit.c -- the hazard scan (inspect/hazard_scan.c) for Python
+ * and for the monitor: greenlet.inspect.audit() calls _hazard_scan(), and
+ * a tool's audit request (monitor_runtime.c) calls gl_py_hazard_audit(),
+ * both under the GIL, which keeps every thread's greenlets from switching
+ * while memory is read. The words that CPython and this binding keep
+ * pointing into C stacks, and handle correctly, are left out. Each hit is
+ * given the C frame of its greenlet whose locals it points into.
+ *
+ * The greenlets hit by the last audit, whoever asked for it, are
+ * remembered: the monitor publishes them with the hazard flag (H in
+ * gltop) until an audit finds them clean.
  */
 #include "binding.h"
 #include "glinspect.h"
@@ -45,33 +51,141 @@ static int is_known(uintptr_t holder, void *context)
                    sizeof holder, by_address) != NULL;
 }
 
-static PyObject *hit_as_tuple(const gl_hazard_hit *hit)
+/* ---------------------------------------------------- flagged greenlets */
+
+static uint64_t *flagged;      /* ids hit by the last audit, sorted */
+static size_t flagged_count;
+
+static int by_id(const void *a, const void *b)
 {
-    return Py_BuildValue("(KKKLKKissK)", (unsigned long long)hit->holder,
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void remember_flagged(const gl_py_hazard *hits, size_t count)
+{
+    uint64_t *ids = count ? PyMem_Malloc(count * sizeof *ids) : NULL;
+    if (count && !ids)
+        return; /* keep the last ones: a flag late beats no audit */
+    for (size_t i = 0; i < count; i++)
+        ids[i] = hits[i].hit.greenlet_id;
+    qsort(ids, count, sizeof *ids, by_id);
+    PyMem_Free(flagged);
+    flagged = ids;
+    flagged_count = count;
+}
+
+int gl_py_hazard_flagged(uint64_t greenlet_id)
+{
+    return flagged_count && bsearch(&greenlet_id, flagged, flagged_count,
+                                    sizeof greenlet_id, by_id) != NULL;
+}
+
+/* ---------------------------------------------------------------- audit */
+
+struct owner_lookup {
+    uint64_t id;
+    void *binding;
+};
+
+static int match_owner(const gl_greenlet_info *info, void *context)
+{
+    struct owner_lookup *lookup = context;
+    if (info->id != lookup->id || info->state != GL_STATE_SUSPENDED)
+        return 0;
+    lookup->binding = info->binding;
+    return 1;
+}
+
+/* The C frame of greenlet `id` whose locals hold `address`: the innermost
+ * frame whose stack pointer is at or below it (frames come innermost
+ * first, their stack pointers rising). */
+static void find_owning_frame(gl_py_hazard *hazard)
+{
+    struct owner_lookup lookup = {hazard->hit.greenlet_id, NULL};
+    gl_registry_walk(NULL, match_owner, &lookup);
+    PyGreenlet *greenlet = lookup.binding;
+    if (!greenlet || !greenlet->pimpl || !greenlet->pimpl->record)
+        return;
+    enum { FRAMES = 128 };
+    gl_native_frame *frames = PyMem_Malloc(FRAMES * sizeof *frames);
+    size_t count = 0;
+    if (frames &&
+        gl_native_backtrace(greenlet->pimpl->record, frames, FRAMES,
+                            &count) >= 0)
+        for (size_t i = 0; i < count; i++) {
+            if (!frames[i].sp || frames[i].sp > hazard->hit.target)
+                break;
+            hazard->frame = frames[i];
+            hazard->has_frame = 1;
+        }
+    PyMem_Free(frames);
+}
+
+int gl_py_hazard_audit(gl_py_hazard **out, size_t *count)
+{
+    *out = NULL;
+    *count = 0;
+    known_holders known = {0};
+    gl_py_visit_stack_holders(remember, &known);
+    if (known.failed) {
+        PyMem_Free(known.addresses);
+        return GL_ENOMEM;
+    }
+    qsort(known.addresses, known.count, sizeof *known.addresses, by_address);
+    gl_hazard_hit *hits;
+    size_t found;
+    int code = gl_hazard_scan(is_known, &known, &hits, &found);
+    PyMem_Free(known.addresses);
+    if (code)
+        return code;
+    gl_py_hazard *hazards = PyMem_Calloc(found + 1, sizeof *hazards);
+    if (!hazards) {
+        free(hits);
+        return GL_ENOMEM;
+    }
+    for (size_t i = 0; i < found; i++) {
+        hazards[i].hit = hits[i];
+        find_owning_frame(&hazards[i]);
+    }
+    free(hits);
+    remember_flagged(hazards, found);
+    *out = hazards;
+    *count = found;
+    return 0;
+}
+
+static PyObject *hit_as_tuple(const gl_py_hazard *hazard)
+{
+    const gl_hazard_hit *hit = &hazard->hit;
+    PyObject *frame = Py_None;
+    if (hazard->has_frame)
+        frame = Py_BuildValue(
+            "{s:s,s:K,s:s,s:K,s:K}", "function", hazard->frame.function,
+            "offset", (unsigned long long)hazard->frame.offset, "object",
+            hazard->frame.object, "ip", (unsigned long long)hazard->frame.ip,
+            "sp", (unsigned long long)hazard->frame.sp);
+    else
+        Py_INCREF(frame);
+    if (!frame)
+        return NULL;
+    return Py_BuildValue("(KKKLKKissKN)", (unsigned long long)hit->holder,
                          (unsigned long long)hit->target,
                          (unsigned long long)hit->greenlet_id,
                          (long long)hit->thread_os_id,
                          (unsigned long long)hit->region_low,
                          (unsigned long long)hit->region_high,
                          hit->holder_kind, hit->object, hit->symbol,
-                         (unsigned long long)hit->symbol_offset);
+                         (unsigned long long)hit->symbol_offset, frame);
 }
 
 PyObject *gl_py_hazard_scan(PyObject *module, PyObject *unused)
 {
     (void)module;
     (void)unused;
-    known_holders known = {0};
-    gl_py_visit_stack_holders(remember, &known);
-    if (known.failed) {
-        PyMem_Free(known.addresses);
-        return PyErr_NoMemory();
-    }
-    qsort(known.addresses, known.count, sizeof *known.addresses, by_address);
-    gl_hazard_hit *hits;
+    gl_py_hazard *hits;
     size_t count;
-    int code = gl_hazard_scan(is_known, &known, &hits, &count);
-    PyMem_Free(known.addresses);
+    int code = gl_py_hazard_audit(&hits, &count);
     if (code)
         return code == GL_ENOMEM ? PyErr_NoMemory()
                                  : PyErr_Format(PyExc_RuntimeError, "%s",
@@ -85,6 +199,6 @@ PyObject *gl_py_hazard_scan(PyObject *module, PyObject *unused)
         }
         PyList_SET_ITEM(list, (Py_ssize_t)i, item);
     }
-    free(hits);
+    PyMem_Free(hits);
     return list;
 }

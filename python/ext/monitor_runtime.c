@@ -22,6 +22,7 @@
 #include "glinspect.h"
 #include "monitor_layout.h"
 
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -215,6 +216,7 @@ static void describe_greenlet(const gl_greenlet_info *info,
         text_of(impl->spawn_function, SPAWN_FUNCTION_TEXT);
     place->spawn_file = text_of(impl->spawn_file, SPAWN_FILE_TEXT);
     place->spawn_line = (unsigned)impl->spawn_line;
+    place->hazard = gl_py_hazard_flagged(info->id);
 }
 
 /* An entry of a dict (borrowed, or NULL): str keys, so no Python code. */
@@ -380,10 +382,50 @@ static int match_id(const gl_greenlet_info *info, void *context)
     return 1;
 }
 
+/* The audit's hits, a line each (monitor_layout.h). */
+static void audit_lines(struct answer *a)
+{
+    gl_py_hazard *hits;
+    size_t count;
+    int code = gl_py_hazard_audit(&hits, &count);
+    if (code) {
+        add_line(a, "note\tthe audit failed: %s\n", gl_strerror(code));
+        return;
+    }
+    if (count == 0)
+        add_line(a, "note\tno hazard: no word outside the engine points "
+                    "into a saved stack\n");
+    for (size_t i = 0; i < count; i++) {
+        gl_hazard_hit *hit = &hits[i].hit;
+        sanitize(hit->object);
+        sanitize(hit->symbol);
+        sanitize(hits[i].frame.function);
+        sanitize(hits[i].frame.object);
+        add_line(a,
+                 "hazard\t%" PRIu64 "\t0x%" PRIxPTR "\t0x%" PRIxPTR
+                 "\t0x%" PRIxPTR "\t0x%" PRIxPTR "\t%s\t%s\t0x%" PRIxPTR
+                 "\t%s\t0x%" PRIxPTR "\t%s\n",
+                 hit->greenlet_id, hit->holder, hit->target, hit->region_low,
+                 hit->region_high, hit->object, hit->symbol,
+                 hit->symbol_offset,
+                 hits[i].has_frame ? hits[i].frame.function : "",
+                 hits[i].has_frame ? hits[i].frame.offset : 0,
+                 hits[i].has_frame ? hits[i].frame.object : "");
+    }
+    PyMem_Free(hits);
+}
+
 static int answer(uint64_t id, unsigned kinds, char *buffer, size_t capacity,
                   size_t *size, void *context)
 {
     (void)context;
+    if (kinds & GL_MONITOR_REQUEST_AUDIT) { /* of the process: no greenlet */
+        struct answer a = {buffer, capacity, 0, 0};
+        audit_lines(&a);
+        *size = a.size;
+        return a.truncated ? GL_MONITOR_ANSWER_TRUNCATED
+                           : GL_MONITOR_ANSWER_OK;
+    }
     struct lookup lookup = {id, {0}, 0};
     gl_registry_walk(NULL, match_id, &lookup);
     PyGreenlet *greenlet =

@@ -2,11 +2,13 @@
 
     python -m greenlet.inspect                  processes that use greenlets
     python -m greenlet.inspect PID [--json] [--stacks]
+    python -m greenlet.inspect audit PID [--json]
     python -m greenlet.inspect run SCRIPT [ARGS...]
 
 Without arguments, and with a PID, it reads the monitor segments that
 processes publish (see docs/monitor.md): nothing is injected into the
-process, which keeps running. `run` runs a script as the main program (like
+process, which keeps running. `audit PID` asks the process to run the
+hazard audit (greenlet.inspect.audit) and prints what it found. `run` runs a script as the main program (like
 `python -m cProfile`) and prints a report of its greenlets
 (greenlet.inspect.report) when it exits and each time it gets SIGUSR1.
 """
@@ -26,6 +28,7 @@ examples:
   python -m greenlet.inspect 4242            the greenlets of process 4242
   python -m greenlet.inspect 4242 --stacks   ... with Python and C stacks
   python -m greenlet.inspect 4242 --json     ... as JSON
+  python -m greenlet.inspect audit 4242      its pointers into saved stacks
   python -m greenlet.inspect run server.py --port 8000
   kill -USR1 <pid of the run>                report now; the program goes on
 
@@ -39,6 +42,7 @@ exit status:
   6  the process's monitor segment has another layout version (another
      greenlet release): inspect it with that release
   7  the segment is corrupt, or the process did not answer in time
+  8  (audit) hazards found
 """
 
 # MonitorError codes -> exit status (see EXAMPLES).
@@ -70,10 +74,51 @@ def parse_run(arguments):
     return parser.parse_args(arguments)
 
 
+def parse_audit(arguments):
+    parser = argparse.ArgumentParser(
+        prog=PROGRAM + " audit",
+        description="Asks process PID to run the hazard audit: it looks for "
+                    "words in the writable data of its loaded objects that "
+                    "point into the saved stack of a suspended greenlet "
+                    "(a C extension that kept a pointer to a stack buffer "
+                    "across a switch), and answers with each holder "
+                    "(object and symbol), the greenlet, the address and "
+                    "the C frame it points into. The greenlets hit are "
+                    "flagged H in gltop. Exit status 8 when it finds any.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("pid", metavar="PID", type=int)
+    parser.add_argument("--json", action="store_true",
+                        help="print JSON instead of text")
+    parser.add_argument("--timeout", type=float, default=5.0,
+                        metavar="SECONDS",
+                        help="how long to wait for the answer (default: 5)")
+    options = parser.parse_args(arguments)
+    if options.pid <= 0:
+        parser.error("PID must be a positive number")
+    if options.timeout <= 0:
+        parser.error("--timeout must be positive")
+    return options
+
+
+def audit_process(options):
+    from ._monitor_view import MonitorError, audit_of, format_audit
+    try:
+        hits, notes = audit_of(options.pid, options.timeout)
+    except MonitorError as error:
+        return fail(error)
+    if options.json:
+        print(json.dumps({"pid": options.pid, "hazards": hits,
+                          "notes": notes}, indent=1))
+    else:
+        print(format_audit(options.pid, hits, notes))
+    return 8 if hits else 0
+
+
 def parse_watch(arguments):
     parser = argparse.ArgumentParser(
         prog=PROGRAM,
-        usage="%(prog)s [PID [--json] [--stacks]] | run SCRIPT [ARGS...]",
+        usage="%(prog)s [PID [--json] [--stacks]] | audit PID | "
+              "run SCRIPT [ARGS...]",
         description="Shows the greenlets of running processes. Without PID: "
                     "every process of this machine that uses greenlets and "
                     "whose segment you may read (pid, threads, greenlets "
@@ -189,6 +234,8 @@ def main(arguments=None):
     arguments = sys.argv[1:] if arguments is None else arguments
     if arguments[:1] == ["run"]:
         return run_script(parse_run(arguments[1:]))
+    if arguments[:1] == ["audit"]:
+        return audit_process(parse_audit(arguments[1:]))
     options = parse_watch(arguments)
     if options.pid is None:
         return show_processes(options)

@@ -2,7 +2,8 @@
 and the text behind `python -m greenlet.inspect` and its PID argument.
 
 read_process(pid) returns what the process published, as plain data;
-stacks_of(pid, ids) asks it for the full stacks of some greenlets. Both
+stacks_of(pid, ids) asks it for the full stacks of some greenlets;
+audit_of(pid) asks it to run the hazard audit (greenlet.inspect.audit). Both
 raise MonitorError (from greenlet._greenlet), whose args[0] names what went
 wrong: GL_ENOPROCESS, GL_ENOMONITOR, GL_EPERM, GL_EVERSION, GL_ECORRUPT,
 GL_ETIMEDOUT. The process does the work (it publishes when a reader
@@ -11,14 +12,16 @@ attaches, and answers requests): nothing here stops or traces it.
 import os
 
 from ._greenlet import (MonitorError, _MONITOR_ANSWER_NO_SUCH_GREENLET,
+                        _MONITOR_AUDIT,
                         _MONITOR_ANSWER_OK, _MONITOR_ANSWER_TRUNCATED,
                         _MONITOR_ANSWER_UNAVAILABLE, _MONITOR_NATIVE_STACK,
                         _MONITOR_PYTHON_STACK, _monitor_processes,
                         _monitor_read, _monitor_request)
-from .inspect import _stack_lines, _tree_lines
+from .inspect import _group_by_holder, _stack_lines, _tree_lines
 
 __all__ = ["MonitorError", "processes", "read_process", "stacks_of",
-           "format_process", "format_listing", "format_stacks"]
+           "audit_of", "format_process", "format_listing", "format_stacks",
+           "format_audit"]
 
 ANSWER_STATUS = {
     _MONITOR_ANSWER_OK: "ok",
@@ -71,6 +74,34 @@ def _parse_answer(text):
     return stack
 
 
+HAZARD_FIELDS = ("greenlet_id", "holder", "pointer", "start", "end",
+                 "object", "symbol", "symbol_offset", "frame",
+                 "frame_offset", "frame_object")
+HAZARD_NUMBERS = {"greenlet_id": 10, "holder": 16, "pointer": 16,
+                  "start": 16, "end": 16, "symbol_offset": 16,
+                  "frame_offset": 16}
+
+
+def _parse_hazards(text):
+    hits, notes = [], []
+    for line in text.split("\n"):
+        fields = line.split("\t")
+        if fields[0] == "hazard" and len(fields) == 1 + len(HAZARD_FIELDS):
+            hit = dict(zip(HAZARD_FIELDS, fields[1:]))
+            for name, base in HAZARD_NUMBERS.items():
+                hit[name] = _number(hit[name], base)
+            for name in ("symbol", "frame", "frame_object"):
+                hit[name] = hit[name] or None
+            if hit["symbol"] is None:
+                hit["symbol_offset"] = None
+            if hit["frame"] is None:
+                hit["frame_offset"] = None
+            hits.append(hit)
+        elif fields[0] == "note" and len(fields) >= 2:
+            notes.append("\t".join(fields[1:]))
+    return hits, notes
+
+
 def _number(text, base):
     try:
         return int(text, base)
@@ -94,6 +125,49 @@ def stacks_of(pid, ids, timeout=2.0):
                                                     % status))
         stacks[greenlet_id] = stack
     return stacks
+
+
+def audit_of(pid, timeout=2.0):
+    """Asks process `pid` to run the hazard audit: (hits, notes), each hit
+    a dict with greenlet_id, holder, pointer, start and end (the saved
+    region), object, symbol and symbol_offset (None when not exported),
+    frame and frame_offset (None when unknown). Raises MonitorError."""
+    status, text = _monitor_request(pid, 0, _MONITOR_AUDIT,
+                                    max(1, int(timeout * 1000)))
+    hits, notes = _parse_hazards(text)
+    if status != _MONITOR_ANSWER_OK:
+        notes.append(ANSWER_STATUS.get(status, "status %d" % status))
+    return hits, notes
+
+
+def format_audit(pid, hits, notes):
+    """The audit's answer as text: per holder, who holds what, and the
+    greenlets whose saved stack it points into (the likely one first)."""
+    groups = _group_by_holder(hits)
+    if not groups:
+        return "pid %d: no hazard found%s" % (
+            pid, "".join("\n  " + note for note in notes
+                         if not note.startswith("no hazard")))
+    lines = ["pid %d: %d hazard%s: words that point into a suspended "
+             "greenlet's saved stack" % (pid, len(groups),
+                                         "" if len(groups) == 1 else "s")]
+    for first, candidates, certain in groups:
+        holder = (("%s+0x%x" % (first["symbol"], first["symbol_offset"]))
+                  if first["symbol"] else "0x%x" % (first["holder"] or 0))
+        lines.append("  %s (%s) holds 0x%x" % (holder, first["object"],
+                                              first["pointer"] or 0))
+        for index, hit in enumerate(candidates):
+            frame = (" in %s+0x%x" % (hit["frame"], hit["frame_offset"] or 0)
+                     if hit["frame"] else "")
+            label = ("its greenlet" if certain and index == 0
+                     else "or greenlet" if certain else "greenlet")
+            lines.append("    %s #%s: %d bytes into its saved stack "
+                         "[0x%x, 0x%x)%s" % (
+                             label, hit["greenlet_id"],
+                             (hit["pointer"] or 0) - (hit["start"] or 0),
+                             hit["start"] or 0, hit["end"] or 0, frame))
+    lines.extend("  " + note for note in notes)
+    return "\n".join(lines)
 
 
 def _where(record):

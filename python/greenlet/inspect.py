@@ -246,69 +246,94 @@ def owner(address, records=None):
             if running else found)
 
 
-def _owning_frame(greenlet, address):
-    """The C frame of a suspended greenlet whose locals hold `address`:
-    the innermost frame whose stack pointer is at or below it (frames come
-    innermost first, their stack pointers rising)."""
-    try:
-        frames, _ = _native_backtrace(greenlet)
-    except ValueError:  # no longer suspended
-        return None
-    owning = None
-    for frame in frames:
-        if frame["sp"] and frame["sp"] <= address:
-            owning = frame
+def _group_by_holder(hits):
+    """Hits in holder order (several in a row for one holder when several
+    greenlets have its address saved) as (holder's first hit, candidates)
+    pairs, with the likely candidate first: the greenlet whose C frame at
+    that address belongs to the holder's own object (an extension pointing
+    at its own stack buffer), else the only one. Each hit is a dict with
+    at least "holder", "object" and "frame_object"; the address alone
+    cannot tell whose data a word meant when greenlets started at the same
+    depth (a hub's handlers), so a group may have no likely one."""
+    groups = []
+    for hit in hits:
+        if groups and groups[-1][0]["holder"] == hit["holder"]:
+            groups[-1][1].append(hit)
         else:
-            break
-    if owning is None:
-        return None
-    return {key: owning[key] for key in ("function", "offset", "object",
-                                         "ip", "sp")}
+            groups.append((hit, [hit]))
+    result = []
+    for first, candidates in groups:
+        own = [c for c in candidates
+               if c["frame_object"] and c["frame_object"] == first["object"]]
+        likely = (own[0] if len(own) == 1 else
+                  candidates[0] if len(candidates) == 1 else None)
+        ordered = ([likely] + [c for c in candidates if c is not likely]
+                   if likely else candidates)
+        result.append((first, ordered, likely is not None))
+    return result
 
 
 def audit():
     """The hazards of stack copying in this process, now: words outside
     the engine that point into the saved part of a suspended greenlet's
     stack (its bytes are on the heap; the address holds another greenlet's
-    data, or nothing in use). Each hit is a dict:
+    data, or nothing in use). A dict per word:
 
       holder         the word's address
       place          "object": the writable data of a loaded object
       object         that object's path
       symbol         the symbol holding the word, or None (not exported)
       symbol_offset  the word's offset in it, or None
-      pointer        the word's value: an address in the saved region
-      greenlet_id    whose stack it points into; greenlet: that greenlet
-                     (None once it is gone)
-      thread_native_id  its thread
-      saved_region   {"start", "end"}: the saved part of its stack
-      stack_offset   pointer - the start of the saved part
-      frame          the C frame of the greenlet whose locals the pointer
-                     reaches (function, offset, object, ip, sp), or None
+      pointer        the word's value: a stack address
+      candidates     the greenlets that have that address saved, each a
+                     dict: greenlet_id, greenlet (None once gone),
+                     thread_native_id, saved_region {"start", "end"},
+                     stack_offset (pointer - start), frame (the C frame
+                     whose locals the pointer reaches: function, offset,
+                     object, ip, sp; or None)
+      greenlet_id, greenlet, thread_native_id, saved_region,
+      stack_offset, frame
+                     those of the likely candidate: the one whose frame
+                     belongs to the holder's object, or the only one;
+                     None each when the address cannot tell (greenlets
+                     started at the same depth share addresses)
       saved          True: the bytes pointed to are on the heap now
 
     Words that CPython and this package keep pointing into C stacks, and
     handle at each switch, are not hits. Not scanned yet: the heap and the
-    stacks of other threads. An empty list: nothing found."""
+    stacks of other threads. An empty list: nothing found. The greenlets
+    hit are flagged in the monitor segment (H in gltop) until an audit
+    finds them clean."""
     hits = _hazard_scan()
     if not hits:
         return []
     greenlets = {record["id"]: record["greenlet"] for record in _records()}
-    found = []
+    flat = []
     for (holder, pointer, greenlet_id, native_id, start, end, _kind, path,
-         symbol, symbol_offset) in hits:
-        greenlet = greenlets.get(greenlet_id)
-        found.append({
-            "holder": holder, "place": "object", "object": path,
-            "symbol": symbol or None,
+         symbol, symbol_offset, frame) in hits:
+        flat.append({
+            "holder": holder, "object": path, "symbol": symbol or None,
             "symbol_offset": symbol_offset if symbol else None,
             "pointer": pointer, "greenlet_id": greenlet_id,
-            "greenlet": greenlet, "thread_native_id": native_id,
+            "greenlet": greenlets.get(greenlet_id),
+            "thread_native_id": native_id,
             "saved_region": {"start": start, "end": end},
-            "stack_offset": pointer - start,
-            "frame": (_owning_frame(greenlet, pointer)
-                      if greenlet is not None else None),
-            "saved": True})
+            "stack_offset": pointer - start, "frame": frame,
+            "frame_object": frame["object"] if frame else None})
+    candidate_keys = ("greenlet_id", "greenlet", "thread_native_id",
+                      "saved_region", "stack_offset", "frame")
+    found = []
+    for first, candidates, certain in _group_by_holder(flat):
+        entry = {"holder": first["holder"], "place": "object",
+                 "object": first["object"], "symbol": first["symbol"],
+                 "symbol_offset": first["symbol_offset"],
+                 "pointer": first["pointer"], "saved": True,
+                 "candidates": [{key: c[key] for key in candidate_keys}
+                                for c in candidates]}
+        likely = candidates[0] if certain else None
+        for key in candidate_keys:
+            entry[key] = likely[key] if likely else None
+        found.append(entry)
     return found
 
 

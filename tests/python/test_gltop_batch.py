@@ -121,9 +121,10 @@ def test_an_idle_gevent_hub_is_not_flagged(gevent_server):
 class Odd:
     """A process of tests/workloads/odd_processes.py."""
 
-    def __init__(self, kind):
+    def __init__(self, kind, *arguments):
         self.process = subprocess.Popen(
-            [sys.executable, ODD, kind], stdin=subprocess.PIPE,
+            [sys.executable, ODD, kind] + list(arguments),
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, text=True, env=ENVIRONMENT)
         line = self.process.stdout.readline()
         assert line.startswith("ready "), line

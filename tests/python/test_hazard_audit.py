@@ -6,6 +6,7 @@ found, attributed to the extension and its symbol, to the suspended
 greenlet and to the C frame whose buffer it is; and nothing is found in a
 program without such an extension, a gevent server with clients
 included."""
+import json
 import os
 import subprocess
 import sys
@@ -15,18 +16,28 @@ import pytest
 
 from greenlet import getcurrent, greenlet, inspect
 
+from test_gltop_batch import GLTOP, Odd
+from test_monitor_command import ENVIRONMENT
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.join(HERE, "..", "hazards", "stack_hazards.c")
 
 
 @pytest.fixture(scope="module")
-def stack_hazards(tmp_path_factory):
+def built(tmp_path_factory):
+    """The directory where stack_hazards is built."""
     directory = tmp_path_factory.mktemp("stack_hazards")
     target = os.path.join(directory, "stack_hazards" +
                           sysconfig.get_config_var("EXT_SUFFIX"))
     subprocess.run(["cc", "-shared", "-fPIC", "-O0", "-g", "-Wall", "-Werror",
                     "-I" + sysconfig.get_paths()["include"], SOURCE, "-o",
                     target], check=True, timeout=120)
+    return str(directory)
+
+
+@pytest.fixture(scope="module")
+def stack_hazards(built):
+    directory = built
     sys.path.insert(0, str(directory))
     try:
         import stack_hazards
@@ -136,3 +147,51 @@ def test_a_clean_gevent_server_reports_nothing():
         env=dict(os.environ, GEVENT_RESOLVER="block"))
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.split() == ["0", "21"]  # 21 audits, no hit
+
+
+def inspect_command(*arguments):
+    return subprocess.run([sys.executable, "-m", "greenlet.inspect"]
+                          + list(arguments), capture_output=True, text=True,
+                          timeout=120, env=ENVIRONMENT)
+
+
+def test_the_command_audits_another_process_and_gltop_flags_h(built):
+    hazardous = Odd("hazard", built)
+    clean = Odd("spawner")
+    try:
+        completed = inspect_command("audit", str(hazardous.pid))
+        assert completed.returncode == 8, completed.stderr
+        lines = completed.stdout.splitlines()
+        assert lines[0] == ("pid %d: 1 hazard: words that point into a "
+                            "suspended greenlet's saved stack"
+                            % hazardous.pid)
+        assert lines[1].startswith("  stack_hazards_kept+0x0 (")
+        # "first", parked from main at the same depth, has the address
+        # saved too; keeper's frame there is the extension's own.
+        assert lines[2].startswith("    its greenlet #")
+        assert " in keep_and_call+0x" in lines[2]
+        assert all(line.startswith("    or greenlet #") for line in lines[3:])
+        as_json = json.loads(inspect_command("audit", str(hazardous.pid),
+                                             "--json").stdout)
+        kept = [h for h in as_json["hazards"]
+                if h["frame"] == "keep_and_call"]
+        hit, = kept
+        assert hit["symbol"] == "stack_hazards_kept"
+        assert hit["start"] <= hit["pointer"] < hit["end"]
+        # The audit flagged the greenlet: the monitor publishes it as H.
+        published = subprocess.run(
+            [GLTOP, "-b", "-p", str(hazardous.pid), "-n", "1", "--json"],
+            capture_output=True, text=True, timeout=60)
+        rows = json.loads(published.stdout)["greenlets"]
+        flagged = sorted(r["name"] for r in rows if r["hazard"])
+        assert flagged == ["first", "keeper"]  # every greenlet it may mean
+        assert hit["greenlet_id"] == [r["id"] for r in rows
+                                      if r["name"] == "keeper"][0]
+        # A process without the hazard: nothing, status 0.
+        completed = inspect_command("audit", str(clean.pid))
+        assert completed.returncode == 0, completed.stderr
+        assert completed.stdout == "pid %d: no hazard found\n" % clean.pid
+    finally:
+        hazardous.close()
+        clean.close()
+    assert inspect_command("audit", "0").returncode == 2

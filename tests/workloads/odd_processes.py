@@ -13,6 +13,11 @@ tests. Each prints "ready PID" once it is in the state to watch.
     python tests/workloads/odd_processes.py spawner
         starts a new greenlet every 0.2 s that runs once and parks: new
         greenlets that ran between two looks of a watcher.
+    python tests/workloads/odd_processes.py hazard DIRECTORY
+        imports stack_hazards (tests/hazards/stack_hazards.c, built in
+        DIRECTORY) and leaves greenlet "keeper" suspended inside its
+        keep_and_call, whose buffer a global points to; waits for standard
+        input to close.
 """
 import os
 import sys
@@ -31,7 +36,8 @@ def main():
     first = greenlet(parked)
     inspect.set_name(first, "first")
     first.switch()
-    print("ready %d" % os.getpid(), flush=True)
+    if kind != "hazard":
+        print("ready %d" % os.getpid(), flush=True)
     if kind == "exec":
         sys.stdin.readline()
         os.execv("/bin/sleep", ["sleep", "30"])
@@ -41,6 +47,15 @@ def main():
         first.throw(GreenletExit)  # finished: dead
         while True:
             sum(range(1000))
+    elif kind == "hazard":
+        sys.path.insert(0, sys.argv[2])
+        import stack_hazards
+        keeper = greenlet(lambda: stack_hazards.keep_and_call(
+            main_greenlet.switch))
+        inspect.set_name(keeper, "keeper")
+        keeper.switch()
+        print("ready %d" % os.getpid(), flush=True)
+        sys.stdin.read()  # holds still until the test is over
     elif kind == "spawner":
         keep = []
         for number in range(10 ** 6):
