@@ -58,7 +58,8 @@ GL_EXPORT int gl_native_backtrace(const gl_greenlet *greenlet,
 
 /* Where a hazard's holder is. */
 enum gl_hazard_place {
-    GL_HAZARD_IN_OBJECT = 1 /* the writable data of a loaded object */
+    GL_HAZARD_IN_OBJECT = 1,      /* the writable data of a loaded object */
+    GL_HAZARD_IN_THREAD_STACK = 2 /* the live stack of another thread */
 };
 
 /* A word outside the engine that points into the saved part of a
@@ -71,6 +72,7 @@ typedef struct gl_hazard_hit {
     uintptr_t region_low;      /* the saved part it points into */
     uintptr_t region_high;
     int holder_kind;           /* enum gl_hazard_place */
+    int64_t holder_thread_os_id; /* GL_HAZARD_IN_THREAD_STACK: its tid */
     char object[256];          /* the object holding it, "" if unknown */
     char symbol[128];          /* its symbol covering the holder, or "" */
     uintptr_t symbol_offset;   /* holder - the symbol's address */
@@ -80,16 +82,16 @@ typedef struct gl_hazard_hit {
  * correctly (nonzero: not a hit). */
 typedef int gl_hazard_known(uintptr_t holder, void *context);
 
-/* Scans the writable data of every loaded object for words pointing into
- * the saved part of a suspended greenlet of any thread. *hits (free() it)
+/* Scans the writable data of every loaded object, and the live stacks of
+ * the process's other threads that wait in system calls, for words
+ * pointing into the saved part of a suspended greenlet of any thread. *hits (free() it)
  * gets *count hits, in address order of their holders. Saved parts of one
  * thread's greenlets overlap when they used the same addresses (started
  * at the same depth), and the address alone cannot tell whose data the
  * word meant: a word then gives a hit per greenlet holding that address,
  * in a row. The caller keeps
  * greenlets from switching meanwhile (see gl_read_stack). `known` may be
- * NULL. Errors: GL_EINVAL, GL_ENOMEM. Not scanned yet: the heap and other
- * threads' stacks. */
+ * NULL. Errors: GL_EINVAL, GL_ENOMEM. Not scanned yet: the heap. */
 GL_EXPORT int gl_hazard_scan(gl_hazard_known *known, void *context,
                              gl_hazard_hit **hits, size_t *count);
 

@@ -12,11 +12,22 @@
  * copying that C extensions meet when they keep a pointer to a stack
  * buffer across a switch.
  *
- * What is scanned: the writable segments (PT_LOAD with PF_W: .data, .bss,
- * .got and the like) of every loaded object, word by word, each word
- * looked up among the saved regions (sorted; O(log regions)). A holder is
- * attributed to its object and, when the object's dynamic symbol table
- * has one covering it, its symbol. Words the runtime keeps and handles
+ * What is scanned:
+ * - the writable segments (PT_LOAD with PF_W: .data, .bss, .got and the
+ *   like) of every loaded object, word by word, each word looked up among
+ *   the saved regions. A holder is attributed to its object and, when the
+ *   object's dynamic symbol table has one covering it, its symbol;
+ * - the stacks of the process's other threads, from each one's stack
+ *   pointer up to the end of its stack's mapping: the live part only,
+ *   so that old values below the stack pointer are not hits. The stack
+ *   pointer of a thread waiting in a system call is in
+ *   /proc/self/task/TID/syscall ("NR ARG1..ARG6 SP PC"); a thread that is
+ *   running on a CPU (rare: every Python thread but the scanning one
+ *   waits for the GIL) cannot be scanned. Words pointing into the saved
+ *   stacks of the thread's own greenlets are not hits there: its running
+ *   greenlet's frames use those addresses now.
+ * The scanning thread's own stack is not scanned, nor the engine's
+ * monitor thread's (its frames hold copies of records). Words the runtime keeps and handles
  * correctly (CPython's thread states point at the running greenlet's C
  * frame record, say) are left out through the `known` callback.
  *
@@ -28,12 +39,15 @@
 #include "glinspect.h"
 #include "inspect_internal.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <elf.h>
+#include <inttypes.h>
 #include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 typedef struct saved_region {
@@ -140,8 +154,15 @@ static void attribute(gl_hazard_hit *hit, const char *object)
     }
 }
 
+/* Where the words being scanned are. */
+typedef struct holder_place {
+    int kind;            /* enum gl_hazard_place */
+    const char *object;  /* GL_HAZARD_IN_OBJECT: its path */
+    int64_t thread;      /* GL_HAZARD_IN_THREAD_STACK: its tid */
+} holder_place;
+
 static void add_hit(scan *s, uintptr_t holder, uintptr_t target,
-                    const saved_region *region, const char *object)
+                    const saved_region *region, const holder_place *place)
 {
     if (s->known && s->known(holder, s->context))
         return;
@@ -162,8 +183,10 @@ static void add_hit(scan *s, uintptr_t holder, uintptr_t target,
                            .thread_os_id = region->thread_os_id,
                            .region_low = region->low,
                            .region_high = region->high,
-                           .holder_kind = GL_HAZARD_IN_OBJECT};
-    attribute(hit, object);
+                           .holder_kind = place->kind,
+                           .holder_thread_os_id = place->thread};
+    if (place->kind == GL_HAZARD_IN_OBJECT)
+        attribute(hit, place->object);
 }
 
 /* ------------------------------------------------------------ objects */
@@ -172,7 +195,7 @@ static void add_hit(scan *s, uintptr_t holder, uintptr_t target,
  * of instrumented objects included: AddressSanitizer must not check these
  * reads (they are deliberate, and within mapped segments). */
 __attribute__((no_sanitize_address)) static void
-scan_words(scan *s, uintptr_t start, uintptr_t end, const char *object)
+scan_words(scan *s, uintptr_t start, uintptr_t end, const holder_place *place)
 {
     start = (start + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
     for (uintptr_t at = start; at + sizeof(uintptr_t) <= end && !s->error;
@@ -183,8 +206,9 @@ scan_words(scan *s, uintptr_t start, uintptr_t end, const char *object)
          * past it. */
         for (size_t i = regions_up_to(s, word);
              i > 0 && s->regions[i - 1].reach > word && !s->error; i--)
-            if (s->regions[i - 1].high > word)
-                add_hit(s, at, word, &s->regions[i - 1], object);
+            if (s->regions[i - 1].high > word &&
+                s->regions[i - 1].thread_os_id != place->thread)
+                add_hit(s, at, word, &s->regions[i - 1], place);
     }
 }
 
@@ -204,9 +228,76 @@ static int scan_object(struct dl_phdr_info *info, size_t size, void *context)
         if (segment->p_type != PT_LOAD || !(segment->p_flags & PF_W))
             continue;
         uintptr_t start = info->dlpi_addr + segment->p_vaddr;
-        scan_words(s, start, start + segment->p_memsz, object);
+        holder_place place = {GL_HAZARD_IN_OBJECT, object, 0};
+        scan_words(s, start, start + segment->p_memsz, &place);
     }
     return s->error != 0;
+}
+
+/* ------------------------------------------------------ thread stacks */
+
+/* The stack pointer of thread `tid` while it waits in a system call, or
+ * 0 (running, gone, unreadable). */
+static uintptr_t waiting_stack_pointer(long tid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/self/task/%ld/syscall", tid);
+    FILE *file = fopen(path, "re");
+    if (!file)
+        return 0;
+    char *got = fgets(line, sizeof line, file);
+    fclose(file);
+    unsigned long long fields[9];
+    if (!got ||
+        sscanf(line, "%lld %llx %llx %llx %llx %llx %llx %llx %llx",
+               (long long *)&fields[0], &fields[1], &fields[2], &fields[3],
+               &fields[4], &fields[5], &fields[6], &fields[7],
+               &fields[8]) != 9 ||
+        (long long)fields[0] < 0)
+        return 0;
+    return (uintptr_t)fields[7];
+}
+
+/* The end of the writable mapping holding `address`, or 0. */
+static uintptr_t mapping_end(uintptr_t address)
+{
+    FILE *maps = fopen("/proc/self/maps", "re");
+    if (!maps)
+        return 0;
+    char line[512];
+    uintptr_t end = 0;
+    while (!end && fgets(line, sizeof line, maps)) {
+        uintptr_t low, high;
+        char permissions[8];
+        if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %7s", &low, &high,
+                   permissions) == 3 &&
+            low <= address && address < high && permissions[1] == 'w')
+            end = high;
+        /* lines cut at the buffer's size: the rest is read as a line
+         * that does not parse, and skipped */
+    }
+    fclose(maps);
+    return end;
+}
+
+static void scan_thread_stacks(scan *s)
+{
+    DIR *tasks = opendir("/proc/self/task");
+    if (!tasks)
+        return;
+    long self = (long)syscall(SYS_gettid);
+    long monitor = (long)gl_monitor_thread_os_id(); /* the engine's own */
+    for (struct dirent *task; !s->error && (task = readdir(tasks));) {
+        long tid = strtol(task->d_name, NULL, 10);
+        if (tid <= 0 || tid == self || tid == monitor)
+            continue;
+        uintptr_t sp = waiting_stack_pointer(tid);
+        uintptr_t end = sp ? mapping_end(sp) : 0;
+        holder_place place = {GL_HAZARD_IN_THREAD_STACK, NULL, tid};
+        if (end)
+            scan_words(s, sp, end, &place);
+    }
+    closedir(tasks);
 }
 
 int gl_hazard_scan(gl_hazard_known *known, void *context,
@@ -221,6 +312,7 @@ int gl_hazard_scan(gl_hazard_known *known, void *context,
     if (!s.error && s.region_count) {
         index_regions(&s);
         dl_iterate_phdr(scan_object, &s);
+        scan_thread_stacks(&s);
     }
     free(s.regions);
     if (s.error) {

@@ -352,6 +352,11 @@ GL_EXPORT void gl_monitor_set_runtime(const gl_monitor_runtime *runtime);
  * started yet because no greenlet was created, or it could not be made). */
 GL_EXPORT int gl_monitor_enabled(void);
 
+/* The gettid() of the monitor's thread, 0 if it has none (not started).
+ * Its stack holds copies of records, stack addresses included: the hazard
+ * audit leaves it out, as the engine's own memory. */
+GL_EXPORT int64_t gl_monitor_thread_os_id(void);
+
 /* ------------------------------------------------------------ unwinders */
 
 /* A suspended greenlet's innermost frame is its switch frame (arch/), whose

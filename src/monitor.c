@@ -81,6 +81,14 @@ int gl_monitor_enabled(void)
     return atomic_load(&gl__monitor_state) == GL__MONITOR_RUNNING;
 }
 
+/* The monitor thread's gettid(), 0 while there is none. */
+static _Atomic int64_t monitor_thread_id;
+
+int64_t gl_monitor_thread_os_id(void)
+{
+    return atomic_load(&monitor_thread_id);
+}
+
 /* ------------------------------------------------------------- segment */
 
 int gl__monitor_segment_reserve(gl__monitor_segment *s, size_t size)
@@ -240,6 +248,7 @@ static void rest(uint64_t ns)
 static void *monitor_main(void *unused)
 {
     (void)unused;
+    atomic_store(&monitor_thread_id, (int64_t)syscall(SYS_gettid));
     uint64_t last_publication = 0, last_ticket = 0;
     uint64_t interval = MIN_PUBLISH_INTERVAL_NS;
     for (;;) {
@@ -337,6 +346,7 @@ void gl__monitor_after_fork_in_child(void)
     /* The mapping and the file are the parent's: writing them would
      * garble its publications. The thread did not come along. */
     unmake_segment(&segment);
+    atomic_store(&monitor_thread_id, 0);
     if (atomic_load(&gl__monitor_state) == GL__MONITOR_RUNNING)
         atomic_store(&gl__monitor_state, GL__MONITOR_NOT_STARTED);
 }

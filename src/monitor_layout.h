@@ -144,7 +144,8 @@ enum {
  *   "hazard\tGREENLET\tHOLDER\tPOINTER\tSTART\tEND\tOBJECT\tSYMBOL\t
  *    SYMBOL_OFFSET\tFRAME\tFRAME_OFFSET\tFRAME_OBJECT\n"   a hit of the
  *    audit: the word at HOLDER (in OBJECT, at SYMBOL+SYMBOL_OFFSET when
- *    known) holds POINTER, in [START, END), the saved part of GREENLET's
+ *    known; OBJECT is "[stack of thread TID]" for a word on another
+ *    thread's stack) holds POINTER, in [START, END), the saved part of GREENLET's
  *    stack, in the locals of its C function FRAME of FRAME_OBJECT (empty
  *    when unknown); several lines for one HOLDER when several greenlets
  *    have that address saved

@@ -47,8 +47,8 @@ static int by_address(const void *a, const void *b)
 static int is_known(uintptr_t holder, void *context)
 {
     const known_holders *known = context;
-    return bsearch(&holder, known->addresses, known->count,
-                   sizeof holder, by_address) != NULL;
+    return known->count && bsearch(&holder, known->addresses, known->count,
+                                   sizeof holder, by_address) != NULL;
 }
 
 /* ---------------------------------------------------- flagged greenlets */
@@ -69,7 +69,8 @@ static void remember_flagged(const gl_py_hazard *hits, size_t count)
         return; /* keep the last ones: a flag late beats no audit */
     for (size_t i = 0; i < count; i++)
         ids[i] = hits[i].hit.greenlet_id;
-    qsort(ids, count, sizeof *ids, by_id);
+    if (count)
+        qsort(ids, count, sizeof *ids, by_id);
     PyMem_Free(flagged);
     flagged = ids;
     flagged_count = count;
@@ -132,7 +133,9 @@ int gl_py_hazard_audit(gl_py_hazard **out, size_t *count)
         PyMem_Free(known.addresses);
         return GL_ENOMEM;
     }
-    qsort(known.addresses, known.count, sizeof *known.addresses, by_address);
+    if (known.count)
+        qsort(known.addresses, known.count, sizeof *known.addresses,
+              by_address);
     gl_hazard_hit *hits;
     size_t found;
     int code = gl_hazard_scan(is_known, &known, &hits, &found);
@@ -169,14 +172,16 @@ static PyObject *hit_as_tuple(const gl_py_hazard *hazard)
         Py_INCREF(frame);
     if (!frame)
         return NULL;
-    return Py_BuildValue("(KKKLKKissKN)", (unsigned long long)hit->holder,
+    return Py_BuildValue("(KKKLKKiLssKN)", (unsigned long long)hit->holder,
                          (unsigned long long)hit->target,
                          (unsigned long long)hit->greenlet_id,
                          (long long)hit->thread_os_id,
                          (unsigned long long)hit->region_low,
                          (unsigned long long)hit->region_high,
-                         hit->holder_kind, hit->object, hit->symbol,
-                         (unsigned long long)hit->symbol_offset, frame);
+                         hit->holder_kind,
+                         (long long)hit->holder_thread_os_id, hit->object,
+                         hit->symbol, (unsigned long long)hit->symbol_offset,
+                         frame);
 }
 
 PyObject *gl_py_hazard_scan(PyObject *module, PyObject *unused)

@@ -397,6 +397,10 @@ static void audit_lines(struct answer *a)
                     "into a saved stack\n");
     for (size_t i = 0; i < count; i++) {
         gl_hazard_hit *hit = &hits[i].hit;
+        if (hit->holder_kind == GL_HAZARD_IN_THREAD_STACK)
+            snprintf(hit->object, sizeof hit->object,
+                     "[stack of thread %" PRId64 "]",
+                     hit->holder_thread_os_id);
         sanitize(hit->object);
         sanitize(hit->symbol);
         sanitize(hits[i].frame.function);

@@ -246,6 +246,10 @@ def owner(address, records=None):
             if running else found)
 
 
+# gl_hazard_place (inspect/glinspect.h) -> the "place" of a hit.
+PLACES = {1: "object", 2: "thread stack"}
+
+
 def _group_by_holder(hits):
     """Hits in holder order (several in a row for one holder when several
     greenlets have its address saved) as (holder's first hit, candidates)
@@ -280,8 +284,10 @@ def audit():
     data, or nothing in use). A dict per word:
 
       holder         the word's address
-      place          "object": the writable data of a loaded object
-      object         that object's path
+      place          "object": the writable data of a loaded object;
+                     "thread stack": the live stack of another thread
+      thread         for a thread stack: that thread's native id, else None
+      object         the object's path (None for a thread stack)
       symbol         the symbol holding the word, or None (not exported)
       symbol_offset  the word's offset in it, or None
       pointer        the word's value: a stack address
@@ -300,8 +306,11 @@ def audit():
       saved          True: the bytes pointed to are on the heap now
 
     Words that CPython and this package keep pointing into C stacks, and
-    handle at each switch, are not hits. Not scanned yet: the heap and the
-    stacks of other threads. An empty list: nothing found. The greenlets
+    handle at each switch, are not hits; nor words on the monitor thread's
+    stack, the engine's own. Other threads' stacks are scanned from their
+    stack pointer up, when they wait in a system call (every Python thread
+    but this one waits for the GIL). Not scanned yet: the heap. An empty
+    list: nothing found. The greenlets
     hit are flagged in the monitor segment (H in gltop) until an audit
     finds them clean."""
     hits = _hazard_scan()
@@ -309,10 +318,12 @@ def audit():
         return []
     greenlets = {record["id"]: record["greenlet"] for record in _records()}
     flat = []
-    for (holder, pointer, greenlet_id, native_id, start, end, _kind, path,
-         symbol, symbol_offset, frame) in hits:
+    for (holder, pointer, greenlet_id, native_id, start, end, kind,
+         holder_thread, path, symbol, symbol_offset, frame) in hits:
         flat.append({
-            "holder": holder, "object": path, "symbol": symbol or None,
+            "holder": holder, "place": PLACES.get(kind, "?"),
+            "thread": holder_thread or None,
+            "object": path or None, "symbol": symbol or None,
             "symbol_offset": symbol_offset if symbol else None,
             "pointer": pointer, "greenlet_id": greenlet_id,
             "greenlet": greenlets.get(greenlet_id),
@@ -324,7 +335,8 @@ def audit():
                       "saved_region", "stack_offset", "frame")
     found = []
     for first, candidates, certain in _group_by_holder(flat):
-        entry = {"holder": first["holder"], "place": "object",
+        entry = {"holder": first["holder"], "place": first["place"],
+                 "thread": first["thread"],
                  "object": first["object"], "symbol": first["symbol"],
                  "symbol_offset": first["symbol_offset"],
                  "pointer": first["pointer"], "saved": True,

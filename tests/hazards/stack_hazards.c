@@ -12,6 +12,10 @@
  *   fire()                calls the registered callbacks, which write into
  *                         their records: through a stale pointer if the
  *                         registering greenlet is suspended
+ *   lend_to_worker(f)     a worker thread gets a stack buffer's address
+ *                         and keeps it on its own stack while f runs;
+ *                         it waits to be told to write (in the buffer,
+ *                         while its owner runs again) or to quit
  *
  * Its globals are exported (not static) so that the audit can name them
  * through the dynamic symbol table.
@@ -19,7 +23,9 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
 char *stack_hazards_kept;
 
@@ -79,10 +85,70 @@ static PyObject *fire(PyObject *module, PyObject *unused)
     return PyLong_FromLong(fired);
 }
 
+/* The worker: the buffer's address stays in its frame while it waits on
+ * the pipe for one byte: 'w' writes into the buffer, anything else
+ * quits. */
+struct lent {
+    int pipe[2];
+};
+
+static void *worker(void *argument)
+{
+    struct lent *lent = argument;
+    volatile char *volatile buffer;
+    if (read(lent->pipe[0], (void *)&buffer, sizeof buffer) !=
+        sizeof buffer)
+        return NULL;
+    char order = 0;
+    if (read(lent->pipe[0], &order, 1) == 1 && order == 'w')
+        buffer[0] = 'w';
+    return NULL;
+}
+
+static PyObject *lend_to_worker(PyObject *module, PyObject *function)
+{
+    (void)module;
+    char buffer[64];
+    memset(buffer, 'l', sizeof buffer);
+    /* On the heap: only the buffer's address is the hazard here. */
+    struct lent *lent = PyMem_RawMalloc(sizeof *lent);
+    pthread_t thread;
+    if (!lent)
+        return PyErr_NoMemory();
+    if (pipe(lent->pipe) != 0) {
+        PyMem_RawFree(lent);
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    if (pthread_create(&thread, NULL, worker, lent) != 0) {
+        close(lent->pipe[0]);
+        close(lent->pipe[1]);
+        PyMem_RawFree(lent);
+        return PyErr_Format(PyExc_RuntimeError, "no worker thread");
+    }
+    char *address = buffer;
+    ssize_t sent = write(lent->pipe[1], &address, sizeof address);
+    PyObject *result = PyObject_CallNoArgs(function);
+    /* Back on our stack: the worker may write now, and then it quits. */
+    char order = 'w';
+    if (sent == sizeof address && write(lent->pipe[1], &order, 1) != 1)
+        sent = -1;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_join(thread, NULL);
+    Py_END_ALLOW_THREADS
+    close(lent->pipe[0]);
+    close(lent->pipe[1]);
+    PyMem_RawFree(lent);
+    if (!result)
+        return NULL;
+    Py_DECREF(result);
+    return PyBytes_FromStringAndSize(buffer, 4);
+}
+
 static PyMethodDef methods[] = {
     {"keep_and_call", keep_and_call, METH_O, NULL},
     {"register_and_call", register_and_call, METH_O, NULL},
     {"fire", fire, METH_NOARGS, NULL},
+    {"lend_to_worker", lend_to_worker, METH_O, NULL},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef definition = {PyModuleDef_HEAD_INIT,

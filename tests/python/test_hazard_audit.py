@@ -1,7 +1,8 @@
 """greenlet.inspect.audit(), the hazard audit, against an extension that
 makes the hazard on purpose (tests/hazards/stack_hazards.c, built here):
-a global that keeps a pointer to a stack buffer across a switch, and a
-stack-allocated callback record registered in a global table. Each is
+a global that keeps a pointer to a stack buffer across a switch, a
+stack-allocated callback record registered in a global table, and a
+worker thread that holds a stack buffer's address on its own stack. Each is
 found, attributed to the extension and its symbol, to the suspended
 greenlet and to the C frame whose buffer it is; and nothing is found in a
 program without such an extension, a gevent server with clients
@@ -11,6 +12,8 @@ import os
 import subprocess
 import sys
 import sysconfig
+import threading
+import time
 
 import pytest
 
@@ -29,7 +32,8 @@ def built(tmp_path_factory):
     directory = tmp_path_factory.mktemp("stack_hazards")
     target = os.path.join(directory, "stack_hazards" +
                           sysconfig.get_config_var("EXT_SUFFIX"))
-    subprocess.run(["cc", "-shared", "-fPIC", "-O0", "-g", "-Wall", "-Werror",
+    subprocess.run(["cc", "-shared", "-fPIC", "-pthread", "-O0", "-g",
+                    "-Wall", "-Werror",
                     "-I" + sysconfig.get_paths()["include"], SOURCE, "-o",
                     target], check=True, timeout=120)
     return str(directory)
@@ -92,6 +96,27 @@ def test_a_registered_stack_record_is_found(stack_hazards):
     # Fired while its owner runs, the callback is fine: one call counted.
     assert registrar.switch() == 1
     assert registrar.dead
+    assert inspect.audit() == []
+
+
+def test_a_worker_thread_holding_a_stack_address_is_found(stack_hazards):
+    main = getcurrent()
+    lender = greenlet(lambda: stack_hazards.lend_to_worker(main.switch))
+    lender.switch()  # suspended; the worker waits with the address
+    found = []
+    for _ in range(100):  # until the worker waits in its read
+        found = [h for h in inspect.audit() if h["place"] == "thread stack"]
+        if found:
+            break
+        time.sleep(0.01)
+    hit, = found
+    assert hit["greenlet"] is lender
+    assert hit["frame"]["function"] == "lend_to_worker"
+    assert hit["thread"] != threading.get_native_id()  # the worker's
+    assert hit["object"] is None and hit["symbol"] is None
+    assert inspect.read_stack(lender, hit["pointer"], 4) == b"llll"
+    # Resumed, the lender lets the worker write, in its own buffer now.
+    assert lender.switch() == b"wlll"
     assert inspect.audit() == []
 
 
