@@ -133,16 +133,11 @@ def test_nothing_is_found_without_such_an_extension():
 
 
 GEVENT_PROGRAM = r"""
+import sys
 import gevent, gevent.server, gevent.socket
 from greenlet import inspect
-
-def echo(sock, address):
-    with sock:
-        while True:
-            data = sock.recv(1024)
-            if not data:
-                return
-            sock.sendall(data)
+sys.path.insert(0, sys.argv[1])
+from gevent_echo import echo  # the demo's handler
 
 def client(port, results):
     with gevent.socket.create_connection(("127.0.0.1", port)) as sock:
@@ -167,7 +162,8 @@ print(sum(len(found) for found in results), len(results))
 def test_a_clean_gevent_server_reports_nothing():
     pytest.importorskip("gevent")
     completed = subprocess.run(
-        [sys.executable, "-c", GEVENT_PROGRAM], capture_output=True,
+        [sys.executable, "-c", GEVENT_PROGRAM,
+         os.path.join(HERE, "..", "workloads")], capture_output=True,
         text=True, timeout=120,
         env=dict(os.environ, GEVENT_RESOLVER="block"))
     assert completed.returncode == 0, completed.stderr
