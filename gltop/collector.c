@@ -133,3 +133,11 @@ const char *gltop_collector_ended(int error)
         return NULL;
     }
 }
+
+int gltop_collector_audit(gltop_collector *collector, int timeout_ms,
+                          char **text, int *status)
+{
+    size_t size;
+    return gl_monitor_request(collector->reader, 0, GL_MONITOR_REQUEST_AUDIT,
+                              timeout_ms, text, &size, status);
+}

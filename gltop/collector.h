@@ -49,5 +49,9 @@ const char *gltop_collector_ended(int error);
  * (gl_monitor_request, both kinds). *text: free() it. */
 int gltop_collector_stacks(gltop_collector *collector, uint64_t id,
                            int timeout_ms, char **text, int *status);
+/* Asks the process to run the hazard audit (gl_monitor_request, kind
+ * GL_MONITOR_REQUEST_AUDIT). *text: free() it. */
+int gltop_collector_audit(gltop_collector *collector, int timeout_ms,
+                          char **text, int *status);
 
 #endif /* GLTOP_COLLECTOR_H */

@@ -178,8 +178,58 @@ static const gltop_thread_row *thread_row(const gltop_model *model,
     return NULL;
 }
 
+/* Splits `line` at tabs into at most `max` fields; returns how many. */
+static size_t split_fields(char *line, char **field, size_t max)
+{
+    size_t n = 0;
+    for (char *rest = line; n < max && rest;) {
+        field[n++] = rest;
+        rest = strchr(rest, '\t');
+        if (rest)
+            *rest++ = '\0';
+    }
+    return n;
+}
+
+/* The hits of the audit answer in `stacks` that point into greenlet
+ * `id`'s saved stack ("hazard" lines of monitor_layout.h). */
+static void add_hazard_hits(struct builder *b, uint64_t id,
+                            const gltop_detail_stacks *stacks)
+{
+    if (!stacks || stacks->id != id || !stacks->audit)
+        return;
+    char *copy = strdup(stacks->audit);
+    if (!copy) {
+        b->failed = 1;
+        return;
+    }
+    size_t shown = 0;
+    for (char *line = copy, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        char *f[12] = {0};
+        if (split_fields(line, f, 12) != 12 || strcmp(f[0], "hazard") != 0 ||
+            strtoull(f[1], NULL, 10) != id)
+            continue;
+        unsigned long long pointer = strtoull(f[3], NULL, 16);
+        unsigned long long start = strtoull(f[4], NULL, 16);
+        add(b, GLTOP_LINE_ALERT, "     %s%s%s (%s) holds 0x%llx, %llu bytes "
+            "into it%s%s%s",
+            f[7][0] ? f[7] : f[2], f[7][0] ? "+" : "", f[7][0] ? f[8] : "",
+            gltop_base_name(f[6]), pointer, pointer - start,
+            f[9][0] ? ", in " : "", f[9], f[9][0] ? "()" : "");
+        shown++;
+    }
+    free(copy);
+    if (!shown)
+        add(b, GLTOP_LINE_NOTE, "     the audit just asked for found none "
+                                "now (r asks again)");
+}
+
 static void add_flags(struct builder *b, const gltop_model *model,
-                      const gl_monitor_greenlet_view *g)
+                      const gl_monitor_greenlet_view *g,
+                      const gltop_detail_stacks *stacks)
 {
     gltop_row row;
     gltop_model_greenlet(model, g->id, &row);
@@ -199,12 +249,13 @@ static void add_flags(struct builder *b, const gltop_model *model,
     if (flags & GLTOP_FLAG_BLOCKING)
         add(b, GLTOP_LINE_ALERT, "  B  running without a switch while its "
                                  "thread is busy: it blocks the others");
-    if (g->has_hazard)
+    if (g->has_hazard) {
         add(b, GLTOP_LINE_ALERT, "  H  the last hazard audit found a word "
                                  "outside the engine pointing into its "
                                  "saved stack (python -m greenlet.inspect "
                                  "audit PID names the holders)");
-    else
+        add_hazard_hits(b, g->id, stacks);
+    } else
         add(b, GLTOP_LINE_TEXT, "  no hazard flagged in the segment");
     if (!(flags & GLTOP_FLAG_BLOCKING))
         add(b, GLTOP_LINE_TEXT, "  not blocking");
@@ -226,13 +277,7 @@ static const char *request_failure(int error)
 static void add_answer_line(struct builder *b, char *line, char *section)
 {
     char *field[5] = {0};
-    size_t n = 0;
-    for (char *rest = line; n < 5 && rest;) {
-        field[n++] = rest;
-        rest = strchr(rest, '\t');
-        if (rest)
-            *rest++ = '\0';
-    }
+    size_t n = split_fields(line, field, 5);
     char kind = strcmp(field[0], "python") == 0   ? 'p'
                 : strcmp(field[0], "native") == 0 ? 'n'
                                                   : 'o';
@@ -308,7 +353,7 @@ int gltop_detail_build(const gltop_model *model, uint64_t id,
     } else {
         add_facts(&b, model, g);
         add_region(&b, g);
-        add_flags(&b, model, g);
+        add_flags(&b, model, g, stacks);
         add_stacks(&b, id, stacks);
     }
     if (b.failed) {

@@ -2,7 +2,8 @@
  * detail.h -- the detail pane's text: everything gltop knows of one
  * greenlet, as lines. The facts come from the model's current snapshot
  * (so they follow each refresh); the stacks from the process's answer to
- * a request (gltop_collector_stacks), kept until asked again. No curses:
+ * a request (gltop_collector_stacks), kept until asked again, and for a
+ * greenlet flagged H the hits of an audit the process ran on request. No curses:
  * the view draws the lines, tests read them.
  */
 #ifndef GLTOP_DETAIL_H
@@ -21,6 +22,8 @@ typedef struct gltop_detail_stacks {
     int status;        /* GL_MONITOR_ANSWER_* when answered */
     char *text;        /* the answer (free() it); NULL if none */
     time_t asked_at;
+    char *audit;       /* for a greenlet flagged H: the answer to an audit
+                          request (free() it), NULL if not asked */
 } gltop_detail_stacks;
 
 typedef enum gltop_line_kind {

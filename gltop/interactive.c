@@ -92,6 +92,14 @@ void gltop_screen_open_detail(gltop_screen *s)
     s->stacks.error = gltop_collector_stacks(&s->collector, s->detail_id,
                                              STACKS_WAIT_MS, &s->stacks.text,
                                              &s->stacks.status);
+    /* Flagged H: which words point into it, from a fresh audit. */
+    gltop_row row;
+    int status;
+    if (gltop_model_greenlet(s->model, s->detail_id, &row) &&
+        (row.flags & GLTOP_FLAG_HAZARD) &&
+        gltop_collector_audit(&s->collector, STACKS_WAIT_MS, &s->stacks.audit,
+                              &status) != 0)
+        s->stacks.audit = NULL;
 }
 
 void gltop_screen_follow_selection(gltop_screen *s)

@@ -144,6 +144,24 @@ TEST(gltop_detail_shows_the_saved_region_and_the_flags)
     CHECK(has_line(&d, GLTOP_LINE_NOTE, "not asked for yet"));
     gltop_detail_free(&d);
 
+    /* Flagged H, with an audit answer: its hits are listed, others' not. */
+    gltop_detail_stacks audited = {
+        .id = 2,
+        .audit = strdup(
+            "hazard\t2\t0x601040\t0x7ffc0000f010\t0x7ffc0000f000\t"
+            "0x7ffc0000f300\t/x/stack_hazards.so\tkept\t0x0\t"
+            "keep_and_call\t0x40\t/x/stack_hazards.so\n"
+            "hazard\t9\t0x601048\t0x7ffc0000f020\t0x7ffc0000f000\t"
+            "0x7ffc0000f300\t/x/other.so\tother\t0x0\t\t0x0\t\n"
+            "hazard\ttoo few fields\n")};
+    CHECK_OK(gltop_detail_build(model, 2, &audited, &d));
+    CHECK(has_line(&d, GLTOP_LINE_ALERT,
+                   "kept+0x0 (stack_hazards.so) holds 0x7ffc0000f010, 16 "
+                   "bytes into it, in keep_and_call()"));
+    CHECK(!has_line(&d, GLTOP_LINE_ALERT, "other"));
+    gltop_detail_free(&d);
+    gltop_detail_stacks_clear(&audited);
+
     CHECK_OK(gltop_detail_build(model, 1, NULL, &d));
     CHECK(has_line(&d, GLTOP_LINE_TEXT, "running, on its thread's stack"));
     CHECK(has_line(&d, GLTOP_LINE_TEXT, "no hazard flagged"));

@@ -216,3 +216,26 @@ def test_the_command_audits_another_process_and_gltop_flags_h(built):
         hazardous.close()
         clean.close()
     assert inspect_command("audit", "0").returncode == 2
+
+
+def test_gltop_lists_the_hits_in_the_detail_pane(built, tmp_path):
+    from test_gltop_screen import Screen, row_of
+    hazardous = Odd("hazard", built)
+    screen = Screen(tmp_path, "-p", hazardous.pid, "-d", "0.3", width=140,
+                    height=45)
+    try:
+        assert inspect_command("audit", str(hazardous.pid)).returncode == 8
+        text = screen.wait_for(lambda t: "keeper" in t and
+                               " H " in row_of(t, "keeper"))
+        rows = [line for line in text.split("\n")[4:] if line.strip()]
+        index = [i for i, line in enumerate(rows) if "keeper" in line][0]
+        screen.keys(*["Down"] * index)
+        screen.keys("Enter")
+        text = screen.wait_for_text("H  the last hazard audit")
+        hit = [line for line in text.split("\n")
+               if "stack_hazards_kept+0x0 (stack_hazards" in line]
+        assert len(hit) == 1, text
+        assert hit[0].endswith("in keep_and_call()")
+    finally:
+        screen.close()
+        hazardous.close()
