@@ -374,5 +374,6 @@ void gltop_detail_free(gltop_detail *detail)
 void gltop_detail_stacks_clear(gltop_detail_stacks *stacks)
 {
     free(stacks->text);
+    free(stacks->audit);
     *stacks = (gltop_detail_stacks){0};
 }

@@ -50,7 +50,7 @@ typedef struct gltop_detail {
 int gltop_detail_build(const gltop_model *model, uint64_t id,
                        const gltop_detail_stacks *stacks, gltop_detail *out);
 void gltop_detail_free(gltop_detail *detail);
-/* Forgets the answer. */
+/* Forgets the answers (stacks and audit). */
 void gltop_detail_stacks_clear(gltop_detail_stacks *stacks);
 
 #endif /* GLTOP_DETAIL_H */
