@@ -13,6 +13,11 @@
  */
 #include "runner.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#define GL_TEST_LEAK_CHECK 1
+#endif
+
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
@@ -72,6 +77,11 @@ static int run_in_child(const struct test_entry *test)
         alarm(seconds);
         test->run();
         fflush(stdout);
+#ifdef GL_TEST_LEAK_CHECK
+        /* _exit skips LeakSanitizer's check at exit: ask for it here. */
+        if (__lsan_do_recoverable_leak_check())
+            _exit(1);
+#endif
         _exit(0);
     }
     int status;
