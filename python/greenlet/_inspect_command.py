@@ -8,9 +8,10 @@
 Without arguments, and with a PID, it reads the monitor segments that
 processes publish (see docs/monitor.md): nothing is injected into the
 process, which keeps running. `audit PID` asks the process to run the
-hazard audit (greenlet.inspect.audit) and prints what it found. `run` runs a script as the main program (like
-`python -m cProfile`) and prints a report of its greenlets
-(greenlet.inspect.report) when it exits and each time it gets SIGUSR1.
+hazard audit (greenlet.inspect.audit) and prints what it found. `run` runs
+a script as the main program (like `python -m cProfile`) and prints a
+report of its greenlets (greenlet.inspect.report) when it exits and each
+time it gets SIGUSR1.
 """
 import argparse
 import atexit

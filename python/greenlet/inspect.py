@@ -42,7 +42,8 @@ from ._greenlet import (_hazard_scan, _labels_of, _native_backtrace,
 
 __all__ = ["snapshot", "threads", "set_name", "record_spawn_sites",
            "format_tree", "to_json",
-           "native_backtrace", "read_stack", "owner", "audit", "report"]
+           "native_backtrace", "read_stack", "owner", "audit", "audit_every",
+           "report"]
 
 def set_name(greenlet, name):
     """Label a greenlet in snapshots and in the monitor segment (its repr,
@@ -195,9 +196,9 @@ def to_json(records=None, **dumps_options):
 def native_backtrace(greenlet):
     """The C frames of a suspended greenlet (of any thread), innermost
     first: dicts with ip, sp (the frame's stack pointer), function, offset
-    (from the function's start) and object (the shared object's path). Raises ValueError if it is not
-    suspended, RuntimeError if the walk did not reach the greenlet's root
-    frame."""
+    (from the function's start) and object (the shared object's path).
+    Raises ValueError if it is not suspended, RuntimeError if the walk did
+    not reach the greenlet's root frame."""
     frames, reached_root = _native_backtrace(greenlet)
     if not reached_root:
         raise RuntimeError("the unwinder stopped before the greenlet's root "
@@ -347,6 +348,67 @@ def audit():
             entry[key] = likely[key] if likely else None
         found.append(entry)
     return found
+
+
+def _describe_hazard(hit):
+    """One line for a hit of audit(), for logs."""
+    holder = ("%s+0x%x" % (hit["symbol"], hit["symbol_offset"])
+              if hit["symbol"] else "0x%x" % hit["holder"])
+    where = ("in %s" % hit["object"] if hit["place"] == "object"
+             else "on the stack of thread %s" % hit["thread"])
+    whose = ("greenlet #%d%s" % (hit["greenlet_id"],
+                                 " in %s()" % hit["frame"]["function"]
+                                 if hit["frame"] else "")
+             if hit["greenlet_id"] is not None else
+             "one of greenlets %s" % ", ".join(
+                 "#%d" % c["greenlet_id"] for c in hit["candidates"]))
+    return ("greenlet hazard: %s %s points at 0x%x, in the saved stack of "
+            "%s" % (holder, where, hit["pointer"], whose))
+
+
+def _write_hazard(hit):
+    sys.stderr.write(_describe_hazard(hit) + "\n")
+
+
+_periodic = {"thread": None, "stop": None}
+
+
+def audit_every(seconds, report=None):
+    """Runs audit() every `seconds` in a daemon thread, and calls
+    report(hit) once for each new hit (a holder and pointer not found in
+    the round before): by default, a line on standard error. Each round
+    also refreshes the hazard flags that gltop shows. audit_every(None)
+    stops it; a new call replaces the previous one. The environment
+    variable GREENLET_AUDIT_EVERY=SECONDS starts it when greenlet is
+    imported. An audit holds the GIL while it scans (a few milliseconds
+    for a typical process), so every thread pauses that long."""
+    previous = _periodic["stop"]
+    if previous is not None:
+        previous.set()
+        if _periodic["thread"] is not threading.current_thread():
+            _periodic["thread"].join()
+        _periodic["thread"] = _periodic["stop"] = None
+    if seconds is None:
+        return
+    if seconds <= 0:
+        raise ValueError("seconds must be positive")
+    report = report or _write_hazard
+    stop = threading.Event()
+
+    def rounds():
+        seen = set()
+        while not stop.wait(seconds):
+            found = audit()
+            now = {(hit["holder"], hit["pointer"]) for hit in found}
+            for hit in found:
+                if (hit["holder"], hit["pointer"]) not in seen:
+                    report(hit)
+            seen = now
+
+    thread = threading.Thread(target=rounds, name="greenlet-audit",
+                              daemon=True)
+    _periodic["thread"], _periodic["stop"] = thread, stop
+    thread.start()
 
 
 def report(records=None, thread_records=None):

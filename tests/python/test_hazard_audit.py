@@ -120,6 +120,53 @@ def test_a_worker_thread_holding_a_stack_address_is_found(stack_hazards):
     assert inspect.audit() == []
 
 
+def test_the_periodic_audit_reports_each_new_hit_once(stack_hazards):
+    main = getcurrent()
+    reported = []
+    inspect.audit_every(0.02, reported.append)
+    try:
+        keeper = greenlet(lambda: stack_hazards.keep_and_call(main.switch))
+        keeper.switch()
+        deadline = time.monotonic() + 10
+        while not reported and time.monotonic() < deadline:
+            time.sleep(0.01)  # the audit thread runs meanwhile
+        time.sleep(0.2)       # ten more rounds: still reported once
+        assert [hit["symbol"] for hit in reported] == ["stack_hazards_kept"]
+        assert reported[0]["greenlet"] is keeper
+        line = inspect._describe_hazard(reported[0])
+        assert line.startswith("greenlet hazard: stack_hazards_kept+0x0 in ")
+        assert line.endswith("in keep_and_call()")
+        keeper.switch()
+    finally:
+        inspect.audit_every(None)
+    assert not any(t.name == "greenlet-audit" for t in threading.enumerate())
+    with pytest.raises(ValueError):
+        inspect.audit_every(0)
+
+
+def test_the_environment_starts_the_periodic_audit(built):
+    program = ("import sys, time; sys.path.insert(0, sys.argv[1])\n"
+               "import stack_hazards\n"
+               "from greenlet import getcurrent, greenlet\n"
+               "main = getcurrent()\n"
+               "g = greenlet(lambda: stack_hazards.keep_and_call(\n"
+               "    main.switch))\n"
+               "g.switch(); time.sleep(0.5); g.switch()\n")
+    completed = subprocess.run(
+        [sys.executable, "-c", program, built], capture_output=True,
+        text=True, timeout=60,
+        env=dict(ENVIRONMENT, GREENLET_AUDIT_EVERY="0.05"))
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stderr.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("greenlet hazard: stack_hazards_kept+0x0 ")
+    bad = subprocess.run([sys.executable, "-c", "import greenlet"],
+                         capture_output=True, text=True, timeout=60,
+                         env=dict(ENVIRONMENT, GREENLET_AUDIT_EVERY="soon"))
+    assert bad.returncode == 0
+    assert "is not a positive number" in bad.stderr
+
+
 def test_nothing_is_found_without_such_an_extension():
     main = getcurrent()
     parked = [greenlet(lambda: deeper(20, main.switch)) for _ in range(10)]
