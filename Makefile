@@ -247,11 +247,13 @@ $(BUILD)/scheduler-demo: tests/workloads/scheduler_demo.c $(BUILD)/libglengine.a
 # monitor segment) while it runs, and reporting on itself at exit; then
 # another one in gltop, in tmux, with `python -m greenlet.inspect` beside
 # it (on a terminal you look around and quit with q; without one, the
-# script drives gltop and prints its screens).
+# script drives gltop and prints its screens); last, the hazard audit
+# finds an extension's pointer into a saved stack in another process.
 demo: $(BUILD)/scheduler-demo $(BUILD)/gltop python-extension | $(BUILD)/.packages-test
 	$(BUILD)/scheduler-demo
 	tests/workloads/watch_demo.sh $(PYTHON)
 	tests/workloads/gltop_demo.sh $(PYTHON)
+	tests/workloads/hazard_demo.sh $(PYTHON)
 
 # -------------------------------------------------------------------- fuzz
 # make fuzz-monitor: libFuzzer, with ASan and UBSan, on the monitor segment
