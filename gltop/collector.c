@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-static uint64_t monotonic_ns(void)
+uint64_t gltop_monotonic_ns(void)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -53,7 +53,7 @@ static int measure_threads(gltop_collector *collector,
                                           sizeof *marks);
     if (!marks)
         return GL_ENOMEM;
-    uint64_t now = monotonic_ns();
+    uint64_t now = gltop_monotonic_ns();
     double seconds = collector->marked_ns && now > collector->marked_ns
                          ? (double)(now - collector->marked_ns) / 1e9
                          : 0;

@@ -27,6 +27,10 @@ typedef struct gltop_collector {
     uint64_t marked_ns;         /* CLOCK_MONOTONIC of the marks */
 } gltop_collector;
 
+/* CLOCK_MONOTONIC now, in nanoseconds: gltop's one clock for the times
+ * it measures itself (the publication's own clock is in the snapshot). */
+uint64_t gltop_monotonic_ns(void);
+
 /* Opens the segment of `pid`. The errors of gl_monitor_open. */
 int gltop_collector_open(gltop_collector *collector, int64_t pid);
 void gltop_collector_close(gltop_collector *collector);

@@ -19,16 +19,6 @@ void gltop_cursor_move(gltop_cursor *cursor, long delta, size_t count)
         cursor->selected += (size_t)delta;
 }
 
-void gltop_cursor_home(gltop_cursor *cursor)
-{
-    cursor->selected = 0;
-}
-
-void gltop_cursor_end(gltop_cursor *cursor, size_t count)
-{
-    cursor->selected = count ? count - 1 : 0;
-}
-
 void gltop_cursor_fit(gltop_cursor *cursor, size_t count, size_t height)
 {
     if (cursor->selected >= count)

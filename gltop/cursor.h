@@ -16,9 +16,6 @@ typedef struct gltop_cursor {
 
 /* Moves the selection by `delta` lines (negative: up), within [0, count). */
 void gltop_cursor_move(gltop_cursor *cursor, long delta, size_t count);
-/* To the first line, or to the last. */
-void gltop_cursor_home(gltop_cursor *cursor);
-void gltop_cursor_end(gltop_cursor *cursor, size_t count);
 /* Clamps the selection to [0, count) and moves `top` so that it is one of
  * the `height` lines shown, keeping the window full when it can be. */
 void gltop_cursor_fit(gltop_cursor *cursor, size_t count, size_t height);

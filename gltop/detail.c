@@ -57,15 +57,6 @@ static void add(struct builder *b, gltop_line_kind kind, const char *format,
     d->lines[d->count++] = (gltop_detail_line){kind, text};
 }
 
-static const gl_monitor_greenlet_view *find_greenlet(
-    const gl_monitor_snapshot *s, uint64_t id)
-{
-    for (size_t i = 0; s && i < s->greenlet_count; i++)
-        if (s->greenlets[i].id == id)
-            return &s->greenlets[i];
-    return NULL;
-}
-
 static const gl_monitor_thread_view *find_thread(const gl_monitor_snapshot *s,
                                                  uint64_t serial)
 {
@@ -80,7 +71,11 @@ static void add_facts(struct builder *b, const gltop_model *model,
 {
     const gl_monitor_snapshot *s = gltop_model_snapshot(model);
     const gl_monitor_thread_view *t = find_thread(s, g->thread_serial);
-    const gl_monitor_greenlet_view *parent = find_greenlet(s, g->parent_id);
+    gltop_row parent_row;
+    const gl_monitor_greenlet_view *parent =
+        gltop_model_greenlet(model, g->parent_id, &parent_row)
+            ? parent_row.greenlet
+            : NULL;
     gltop_row row;
     gltop_model_greenlet(model, g->id, &row); /* g is in the snapshot */
     char rate[16], idle[48], age[16];
@@ -345,8 +340,9 @@ int gltop_detail_build(const gltop_model *model, uint64_t id,
 {
     *out = (gltop_detail){0};
     struct builder b = {out, 0, 0};
+    gltop_row row;
     const gl_monitor_greenlet_view *g =
-        find_greenlet(gltop_model_snapshot(model), id);
+        gltop_model_greenlet(model, id, &row) ? row.greenlet : NULL;
     if (!g) {
         add(&b, GLTOP_LINE_NOTE, "greenlet #%" PRIu64 " is gone: it is no "
                                  "longer in the process's records", id);

@@ -25,13 +25,6 @@
 #define PICKER_WAIT_MS 300
 #define STACKS_WAIT_MS 2000
 
-static uint64_t monotonic_ns(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
-}
-
 int gltop_screen_attach(gltop_screen *s, int64_t pid)
 {
     gltop_model *model;
@@ -50,7 +43,7 @@ int gltop_screen_attach(gltop_screen *s, int64_t pid)
     s->list = (gltop_cursor){0};
     s->selected_id = 0;
     s->stale = 0;
-    s->last_fresh_ns = monotonic_ns();
+    s->last_fresh_ns = gltop_monotonic_ns();
     s->filter[0] = '\0';
     s->editing_filter = 0;
     return 0;
@@ -143,7 +136,7 @@ static void sample(gltop_screen *s)
     }
     s->stale = !fresh;
     if (fresh)
-        s->last_fresh_ns = monotonic_ns();
+        s->last_fresh_ns = gltop_monotonic_ns();
     gltop_screen_follow_selection(s);
 }
 
@@ -216,10 +209,10 @@ int gltop_screen_run(int64_t pid, double delay_seconds,
     uint64_t next_scan = 0;
     int scan_now = 1; /* asked for: even while paused */
     while (!stop_requested) {
-        uint64_t now = monotonic_ns();
+        uint64_t now = gltop_monotonic_ns();
         if (scan_now || (!s.paused && now >= next_scan)) {
             scan(&s);
-            now = monotonic_ns();
+            now = gltop_monotonic_ns();
             next_scan = now + interval;
             scan_now = 0;
         }

@@ -9,6 +9,7 @@
 #include "screen.h"
 
 #include <curses.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -71,8 +72,10 @@ static gltop_action up(gltop_screen *s) { return move_by(s, -1); }
 static gltop_action down(gltop_screen *s) { return move_by(s, 1); }
 static gltop_action page_up(gltop_screen *s) { return move_by(s, -page(s)); }
 static gltop_action page_down(gltop_screen *s) { return move_by(s, page(s)); }
-static gltop_action home(gltop_screen *s) { return move_by(s, -(long)(SIZE_MAX >> 1)); }
-static gltop_action end(gltop_screen *s) { return move_by(s, (long)(SIZE_MAX >> 1)); }
+/* As far as it goes: gltop_cursor_move stops at the first or last line
+ * (the panes' views clamp their top line). */
+static gltop_action home(gltop_screen *s) { return move_by(s, -LONG_MAX); }
+static gltop_action end(gltop_screen *s) { return move_by(s, LONG_MAX); }
 
 /* ------------------------------------------------------------ screens */
 

@@ -17,7 +17,6 @@
 
 #include <inttypes.h>
 #include <string.h>
-#include <time.h>
 
 struct column {
     const char *title;
@@ -135,11 +134,8 @@ static void header(const gltop_screen *s)
     if (s->paused)
         x += gltop_view_put(2, x, COLS - x, "PAUSED  ");
     if (s->stale) {
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        uint64_t now_ns = (uint64_t)now.tv_sec * 1000000000u +
-                          (uint64_t)now.tv_nsec;
-        gltop_format_duration(since, sizeof since, now_ns - s->last_fresh_ns);
+        gltop_format_duration(since, sizeof since,
+                              gltop_monotonic_ns() - s->last_fresh_ns);
         gltop_view_printf(2, x, COLS - x, "no new data for %s", since);
     }
     attrset(A_NORMAL);

@@ -15,6 +15,7 @@
 #include "monitor_layout.h"
 #include "runner.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,7 +91,7 @@ TEST(gltop_cursor_keeps_the_selection_in_sight)
     gltop_cursor_move(&c, -20, 100);
     gltop_cursor_fit(&c, 100, 10);
     CHECK_EQ(c.top, 5);
-    gltop_cursor_end(&c, 100);
+    gltop_cursor_move(&c, LONG_MAX, 100); /* End */
     gltop_cursor_fit(&c, 100, 10);
     CHECK_EQ(c.selected, 99);
     CHECK_EQ(c.top, 90);
@@ -101,7 +102,7 @@ TEST(gltop_cursor_keeps_the_selection_in_sight)
     CHECK_EQ(c.top, 0);
     gltop_cursor_move(&c, 1000, 5);
     CHECK_EQ(c.selected, 4);
-    gltop_cursor_home(&c);
+    gltop_cursor_move(&c, -LONG_MAX, 5); /* Home */
     CHECK_EQ(c.selected, 0);
     gltop_cursor_move(&c, 1, 0);
     CHECK_EQ(c.selected, 0);
