@@ -191,6 +191,8 @@ python-extension-debug: | $(BUILD)/.packages-test
 test-python: python-extension python-extension-debug $(BUILD)/gltop | $(BUILD)/.packages-test
 	@echo "== Python tests ($(PYTHON))"
 	PYTHONPATH=python $(PYTHON) -m pytest -q -p no:cacheprovider tests/python
+	@echo "== Python tests again, every process audited for hazards every 50 ms"
+	tests/audit_the_suite.sh $(PYTHON) $(BUILD)/audit-of-the-suite.log
 
 # ------------------------------------------------------------------ gltop
 GLTOP_SOURCES := $(sort $(wildcard gltop/*.c))

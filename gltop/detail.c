@@ -203,16 +203,17 @@ static void add_hazard_hits(struct builder *b, uint64_t id,
         next = strchr(line, '\n');
         if (next)
             *next++ = '\0';
-        char *f[12] = {0};
-        if (split_fields(line, f, 12) != 12 || strcmp(f[0], "hazard") != 0 ||
+        char *f[13] = {0};
+        if (split_fields(line, f, 13) != 13 || strcmp(f[0], "hazard") != 0 ||
             strtoull(f[1], NULL, 10) != id)
             continue;
         unsigned long long pointer = strtoull(f[3], NULL, 16);
         unsigned long long start = strtoull(f[4], NULL, 16);
-        add(b, GLTOP_LINE_ALERT, "     %s%s%s (%s) holds 0x%llx, %llu bytes "
-            "into it%s%s%s",
+        add(b, GLTOP_LINE_ALERT, "     %s%s%s (%s) holds 0x%llx (%s+%llu)"
+            "%s%s%s",
             f[7][0] ? f[7] : f[2], f[7][0] ? "+" : "", f[7][0] ? f[8] : "",
-            gltop_base_name(f[6]), pointer, pointer - start,
+            gltop_base_name(f[6]), pointer,
+            strcmp(f[12], "live") == 0 ? "live" : "saved", pointer - start,
             f[9][0] ? ", in " : "", f[9], f[9][0] ? "()" : "");
         shown++;
     }

@@ -58,21 +58,31 @@ GL_EXPORT int gl_native_backtrace(const gl_greenlet *greenlet,
 
 /* Where a hazard's holder is. */
 enum gl_hazard_place {
-    GL_HAZARD_IN_OBJECT = 1,      /* the writable data of a loaded object */
-    GL_HAZARD_IN_THREAD_STACK = 2 /* the live stack of another thread */
+    GL_HAZARD_IN_OBJECT = 1,       /* the writable data of a loaded object */
+    GL_HAZARD_IN_THREAD_STACK = 2, /* the live stack of another thread */
+    GL_HAZARD_IN_HEAP = 3          /* anonymous memory: malloc's heap, say */
 };
 
-/* A word outside the engine that points into the saved part of a
- * suspended greenlet's stack (hazard_scan.c says why that is a hazard). */
+/* A word outside the engine that points into the stack of a suspended
+ * greenlet, at an address whose bytes another greenlet of its thread has
+ * taken (hazard_scan.c says why that is a hazard). */
 typedef struct gl_hazard_hit {
     uintptr_t holder;          /* where the word is */
     uintptr_t target;          /* its value: an address in the region */
     uint64_t greenlet_id;      /* whose stack it points into */
     int64_t thread_os_id;      /* that greenlet's thread */
-    uintptr_t region_low;      /* the saved part it points into */
+    uintptr_t region_low;      /* the part of its stack it points into: */
     uintptr_t region_high;
+    int saved;                 /* 1: that part is saved (on the heap; the
+                                  address is another greenlet's now);
+                                  0: it is live, in place, but the address
+                                  is in another greenlet's saved part, so
+                                  that greenlet takes it when it resumes */
     int holder_kind;           /* enum gl_hazard_place */
     int64_t holder_thread_os_id; /* GL_HAZARD_IN_THREAD_STACK: its tid */
+    uintptr_t allocation;      /* GL_HAZARD_IN_HEAP: the allocation holding
+                                  the word, 0 if not known */
+    size_t allocation_size;    /* its size in bytes */
     char object[256];          /* the object holding it, "" if unknown */
     char symbol[128];          /* its symbol covering the holder, or "" */
     uintptr_t symbol_offset;   /* holder - the symbol's address */
@@ -82,18 +92,30 @@ typedef struct gl_hazard_hit {
  * correctly (nonzero: not a hit). */
 typedef int gl_hazard_known(uintptr_t holder, void *context);
 
-/* Scans the writable data of every loaded object, and the live stacks of
- * the process's other threads that wait in system calls, for words
- * pointing into the saved part of a suspended greenlet of any thread. *hits (free() it)
- * gets *count hits, in address order of their holders. Saved parts of one
- * thread's greenlets overlap when they used the same addresses (started
- * at the same depth), and the address alone cannot tell whose data the
- * word meant: a word then gives a hit per greenlet holding that address,
- * in a row. The caller keeps
- * greenlets from switching meanwhile (see gl_read_stack). `known` may be
- * NULL. Errors: GL_EINVAL, GL_ENOMEM. Not scanned yet: the heap. */
+/* Looks for words pointing into the saved part of a suspended greenlet of
+ * any thread, in: the writable data of every loaded object; the live
+ * stacks of the process's other threads that wait in system calls; and
+ * anonymous memory -- glibc malloc's allocations in use (free chunks left
+ * out), or whole mappings that are not malloc heaps -- but the engine's
+ * own records and heap copies and the stacks of threads. *hits gets
+ * *count hits, in scan order. The address alone cannot tell whose
+ * data a word meant: saved parts of one thread's greenlets overlap when
+ * they used the same addresses (started at the same depth), and the
+ * greenlet whose bytes are in place there may be the one meant. A word
+ * then gives a hit per candidate, in a row: every greenlet with that
+ * address saved, and the one with it live. The caller keeps greenlets
+ * from switching meanwhile (see gl_read_stack). `known` may be NULL.
+ * *hits: gl_hazard_hits_free() it.
+ * Errors: GL_EINVAL, GL_ENOMEM. */
 GL_EXPORT int gl_hazard_scan(gl_hazard_known *known, void *context,
                              gl_hazard_hit **hits, size_t *count);
+
+/* Frees the hits of gl_hazard_scan, zeroed first: their stack addresses,
+ * left in memory that an allocation reuses without overwriting it all,
+ * would be found by the next scan. Memory that held stack addresses
+ * (frames of gl_native_backtrace, copies of records) is best zeroed
+ * before it is freed for the same reason. */
+GL_EXPORT void gl_hazard_hits_free(gl_hazard_hit *hits, size_t count);
 
 #ifdef __cplusplus
 }

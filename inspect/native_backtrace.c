@@ -160,6 +160,85 @@ static int walk_locked(void *context)
     }
 }
 
+/* The registers a called function must preserve, which it saves in its
+ * frame before it uses them. */
+#if defined(__x86_64__)
+static const int preserved_registers[] = {
+    UNW_X86_64_RBX, UNW_X86_64_RBP, UNW_X86_64_R12,
+    UNW_X86_64_R13, UNW_X86_64_R14, UNW_X86_64_R15};
+#elif defined(__aarch64__)
+static const int preserved_registers[] = {
+    UNW_AARCH64_X19, UNW_AARCH64_X20, UNW_AARCH64_X21, UNW_AARCH64_X22,
+    UNW_AARCH64_X23, UNW_AARCH64_X24, UNW_AARCH64_X25, UNW_AARCH64_X26,
+    UNW_AARCH64_X27, UNW_AARCH64_X28, UNW_AARCH64_X29};
+#else
+#error "preserved registers: unknown CPU"
+#endif
+enum { PRESERVED = sizeof preserved_registers / sizeof *preserved_registers };
+
+int gl__thread_setup(uintptr_t ip, uintptr_t sp, uintptr_t stack_end,
+                     gl__thread_setup_words *setup)
+{
+    setup->code_limit = stack_end;
+    setup->count = 0;
+    struct unwind_target target = {{sp, stack_end, sp, NULL}, ip};
+    unw_addr_space_t space = greenlet_address_space();
+    unw_cursor_t cursor;
+    if (!space || unw_init_remote(&cursor, space, &target) < 0)
+        return 0;
+    /* Every slot where a frame saved a preserved register, as the walk
+     * goes; at the root, the registers hold what the thread started
+     * with. */
+    unw_word_t previous_sp = 0;
+    for (int frames = 0; frames < 512; frames++) {
+        unw_word_t frame_sp;
+        if (unw_get_reg(&cursor, UNW_REG_SP, &frame_sp) < 0)
+            return 0;
+        for (int r = 0; r < PRESERVED && setup->count < GL_SETUP_SLOTS; r++) {
+            unw_save_loc_t where;
+            if (unw_get_save_loc(&cursor, preserved_registers[r], &where) ==
+                    0 &&
+                where.type == UNW_SLT_MEMORY)
+                setup->slots[setup->count++] = (uintptr_t)where.u.addr;
+        }
+        int stepped = unw_step(&cursor);
+        if (stepped < 0)
+            return 0;
+        if (stepped > 0) {
+            previous_sp = frame_sp;
+            continue;
+        }
+        /* The root (clone3 or clone, whose CFI ends the walk); the frame
+         * before it is start_thread, static in glibc, nameless in every
+         * symbol table that ships. */
+        if (previous_sp > sp && previous_sp <= stack_end)
+            setup->code_limit = (uintptr_t)previous_sp;
+        uintptr_t inherited[PRESERVED];
+        for (int r = 0; r < PRESERVED; r++) {
+            unw_word_t value = 0;
+            unw_get_reg(&cursor, preserved_registers[r], &value);
+            inherited[r] = (uintptr_t)value;
+        }
+        /* Keep the slots that hold an inherited value: the others hold
+         * what the thread's own code put in its registers. */
+        size_t kept = 0;
+        for (size_t i = 0; i < setup->count; i++) {
+            uintptr_t value;
+            if (gl__read_process_memory(setup->slots[i], &value,
+                                        sizeof value) != 0)
+                continue;
+            for (int r = 0; r < PRESERVED; r++)
+                if (inherited[r] && value == inherited[r]) {
+                    setup->slots[kept++] = setup->slots[i];
+                    break;
+                }
+        }
+        setup->count = kept;
+        return 1;
+    }
+    return 0;
+}
+
 int gl_native_backtrace(const gl_greenlet *greenlet, gl_native_frame *frames,
                         size_t capacity, size_t *count)
 {

@@ -34,12 +34,20 @@ int gl__inspect_view(const gl_greenlet *greenlet, gl__stack_view *view)
     return 0;
 }
 
-int gl__read_process_memory(uintptr_t address, void *buffer, size_t size)
+size_t gl__read_process_memory_partial(uintptr_t address, void *buffer,
+                                       size_t size)
 {
     struct iovec local = {buffer, size};
     struct iovec remote = {(void *)address, size};
     ssize_t got = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
-    return got == (ssize_t)size ? 0 : GL_EINVAL;
+    return got > 0 ? (size_t)got : 0;
+}
+
+int gl__read_process_memory(uintptr_t address, void *buffer, size_t size)
+{
+    return gl__read_process_memory_partial(address, buffer, size) == size
+               ? 0
+               : GL_EINVAL;
 }
 
 int gl__view_read(const gl__stack_view *view, uintptr_t address,

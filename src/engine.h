@@ -105,6 +105,11 @@ struct gl__thread {
 GL_HIDDEN void *gl__allocate(size_t size);
 GL_HIDDEN void *gl__reallocate(void *memory, size_t size);
 GL_HIDDEN void gl__release(void *memory);
+/* Zeroes `bytes` of memory and releases it: for what held stack bytes or
+ * stack addresses (heap copies, records), which the hazard audit would
+ * otherwise find again in memory reused by an allocation that does not
+ * overwrite all of it (inspect/hazard_scan.c). */
+GL_HIDDEN void gl__release_scrubbed(void *memory, size_t bytes);
 
 /* ---- threads.c */
 /* The calling thread's record, created with its main greenlet on first use;

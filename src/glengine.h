@@ -286,6 +286,15 @@ GL_EXPORT size_t gl_process_saved_bytes(void);
  * gl_registry_walk, but must not create or destroy greenlets. */
 GL_EXPORT int gl_registry_call(int (*fn)(void *context), void *context);
 
+/* Calls visit(address, size, context) for every block of memory the
+ * engine holds: thread and greenlet records and the heap copies of saved
+ * stacks, whose words point into stacks by design. The hazard audit
+ * (inspect/hazard_scan.c) leaves them out. Under the registry lock: visit
+ * must not call into the engine. */
+typedef void gl_block_visitor(const void *address, size_t size,
+                              void *context);
+GL_EXPORT void gl_engine_blocks(gl_block_visitor *visit, void *context);
+
 /* ---------------------------------------------------------------- monitor */
 
 /* The monitor segment (src/monitor.c, layout in src/monitor_layout.h):

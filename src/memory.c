@@ -6,6 +6,7 @@
 #include "engine.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static void *libc_allocate(size_t size, void *context)
 {
@@ -49,4 +50,12 @@ void gl__release(void *memory)
 {
     if (memory)
         active.release(memory, active.context);
+}
+
+void gl__release_scrubbed(void *memory, size_t bytes)
+{
+    if (memory) {
+        explicit_bzero(memory, bytes);
+        active.release(memory, active.context);
+    }
 }

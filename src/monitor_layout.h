@@ -142,13 +142,17 @@ enum {
  *   "native\tFUNCTION\tOFFSET\tOBJECT\tIP\n"   innermost first
  *   "note\tTEXT\n"                            e.g. why there is no stack
  *   "hazard\tGREENLET\tHOLDER\tPOINTER\tSTART\tEND\tOBJECT\tSYMBOL\t
- *    SYMBOL_OFFSET\tFRAME\tFRAME_OFFSET\tFRAME_OBJECT\n"   a hit of the
- *    audit: the word at HOLDER (in OBJECT, at SYMBOL+SYMBOL_OFFSET when
- *    known; OBJECT is "[stack of thread TID]" for a word on another
- *    thread's stack) holds POINTER, in [START, END), the saved part of GREENLET's
- *    stack, in the locals of its C function FRAME of FRAME_OBJECT (empty
- *    when unknown); several lines for one HOLDER when several greenlets
- *    have that address saved
+ *    SYMBOL_OFFSET\tFRAME\tFRAME_OFFSET\tFRAME_OBJECT\tSTATE\n"   a hit of
+ *    the audit: the word at HOLDER (in OBJECT, at SYMBOL+SYMBOL_OFFSET
+ *    when known; OBJECT is "[stack of thread TID]" for a word on another
+ *    thread's stack, "[heap allocation 0xADDRESS, N bytes]" or
+ *    "[anonymous memory]" for one in anonymous memory) holds POINTER, in
+ *    [START, END), a part of GREENLET's stack, in the locals of its C
+ *    function FRAME of FRAME_OBJECT (empty when unknown); STATE is "saved"
+ *    (that part is on the heap: another greenlet has the address) or
+ *    "live" (in place, but another greenlet has the address saved and
+ *    takes it back when it resumes); several lines for one HOLDER, one
+ *    per greenlet that has that address
  * OFFSET, IP and the addresses are hexadecimal with 0x. A field never contains a tab or
  * a newline (the process replaces them with spaces).
  */

@@ -137,15 +137,28 @@ struct array {
     int failed;
 };
 
+/* Frees an array of records, zeroed first: they hold stack addresses,
+ * which the hazard audit would find in memory reused by an allocation
+ * that does not overwrite all of it. */
+static void scrub_and_free(void *items, size_t bytes)
+{
+    if (items)
+        explicit_bzero(items, bytes);
+    free(items);
+}
+
 static int append(struct array *a, const void *item)
 {
-    if (a->count == a->capacity) {
+    if (a->count == a->capacity) { /* not realloc: it would not scrub */
         size_t capacity = a->capacity ? 2 * a->capacity : 64;
-        void *items = realloc(a->items, capacity * a->item_size);
+        void *items = malloc(capacity * a->item_size);
         if (!items) {
             a->failed = 1;
             return 1; /* stops the walk */
         }
+        if (a->items)
+            memcpy(items, a->items, a->count * a->item_size);
+        scrub_and_free(a->items, a->capacity * a->item_size);
         a->items = items;
         a->capacity = capacity;
     }
@@ -274,8 +287,10 @@ static int build(struct publication *p, const gl_monitor_runtime *runtime,
     if (entered && runtime->leave)
         runtime->leave(runtime->context);
     p->described = entered;
-    free(copy.threads.items);
-    free(copy.greenlets.items);
+    scrub_and_free(copy.threads.items,
+                   copy.threads.capacity * copy.threads.item_size);
+    scrub_and_free(copy.greenlets.items,
+                   copy.greenlets.capacity * copy.greenlets.item_size);
     if (!error && p->strings.failed)
         error = GL_ENOMEM;
     return error;
@@ -283,8 +298,9 @@ static int build(struct publication *p, const gl_monitor_runtime *runtime,
 
 static void release(struct publication *p)
 {
-    free(p->threads);
-    free(p->greenlets);
+    scrub_and_free(p->threads, (p->thread_count + 1) * sizeof *p->threads);
+    scrub_and_free(p->greenlets,
+                   (p->greenlet_count + 1) * sizeof *p->greenlets);
     free(p->strings.bytes);
     free(p->strings.table);
 }

@@ -108,7 +108,7 @@ void gl__thread_unreference(gl__thread *thread)
         first_thread = thread->registry_next;
     if (thread->registry_next)
         thread->registry_next->registry_prev = thread->registry_prev;
-    gl__release(thread);
+    gl__release_scrubbed(thread, sizeof *thread);
 }
 
 void gl__greenlet_unreference(gl_greenlet *greenlet)
@@ -119,7 +119,7 @@ void gl__greenlet_unreference(gl_greenlet *greenlet)
         gl_greenlet *parent = greenlet->parent;
         unlink_from_thread(greenlet);
         if (!greenlet->is_main) /* a main greenlet lives inside its thread */
-            gl__release(greenlet);
+            gl__release_scrubbed(greenlet, sizeof *greenlet);
         gl__thread_unreference(thread);
         greenlet = parent;
     }
@@ -222,6 +222,22 @@ size_t gl_registry_walk(gl_thread_visitor *on_thread,
     }
     gl__registry_unlock();
     return visited;
+}
+
+void gl_engine_blocks(gl_block_visitor *visit, void *context)
+{
+    gl__registry_lock();
+    for (gl__thread *t = first_thread; t; t = t->registry_next) {
+        visit(t, sizeof *t, context);
+        if (t->spare_copy) /* an old heap copy kept for reuse */
+            visit(t->spare_copy, t->spare_capacity, context);
+        for (gl_greenlet *g = t->first_greenlet; g; g = g->thread_next) {
+            visit(g, sizeof *g, context);
+            if (g->heap_copy)
+                visit(g->heap_copy, g->heap_capacity, context);
+        }
+    }
+    gl__registry_unlock();
 }
 
 size_t gl_thread_saved_bytes(void)

@@ -93,18 +93,17 @@ static inline __attribute__((always_inline)) int for_each_slice_below(gl_greenle
 static void keep_as_spare(gl__thread *thread, char *copy, size_t capacity)
 {
     if (capacity <= SPARE_LIMIT && capacity > thread->spare_capacity) {
-        if (thread->spare_copy)
-            gl__release(thread->spare_copy);
+        gl__release_scrubbed(thread->spare_copy, thread->spare_capacity);
         thread->spare_copy = copy;
         thread->spare_capacity = capacity;
     } else {
-        gl__release(copy);
+        gl__release_scrubbed(copy, capacity);
     }
 }
 
 void gl__spare_release(gl__thread *thread)
 {
-    gl__release(thread->spare_copy);
+    gl__release_scrubbed(thread->spare_copy, thread->spare_capacity);
     thread->spare_copy = NULL;
     thread->spare_capacity = 0;
 }
@@ -122,9 +121,14 @@ static inline int reserve_heap_copy(gl_greenlet *owner, char *limit)
         thread->spare_capacity = 0;
         return 0;
     }
-    char *grown = gl__reallocate(owner->heap_copy, needed);
+    /* Not realloc: the old block, freed unscrubbed, would keep its stack
+     * bytes in the heap. */
+    char *grown = gl__allocate(needed);
     if (!grown)
         return GL_ENOMEM;
+    if (owner->saved_bytes)
+        memcpy(grown, owner->heap_copy, owner->saved_bytes);
+    gl__release_scrubbed(owner->heap_copy, owner->heap_capacity);
     owner->heap_copy = grown;
     owner->heap_capacity = needed;
     return 0;
@@ -142,6 +146,8 @@ static int release_spare_capacity(gl_greenlet *owner, char *limit)
         owner->heap_capacity = 0;
         return 0;
     }
+    explicit_bzero(owner->heap_copy + owner->saved_bytes,
+                   owner->heap_capacity - owner->saved_bytes);
     char *shrunk = gl__reallocate(owner->heap_copy, owner->saved_bytes);
     if (shrunk) { /* if not, the larger block simply stays */
         owner->heap_copy = shrunk;
@@ -321,7 +327,7 @@ void gl__stack_discard(gl__thread *thread, gl_greenlet *greenlet)
 {
     if (greenlet->heap_copy) {
         account_saved(greenlet, -(ptrdiff_t)greenlet->saved_bytes);
-        gl__release(greenlet->heap_copy);
+        gl__release_scrubbed(greenlet->heap_copy, greenlet->heap_capacity);
         greenlet->heap_copy = NULL;
         greenlet->heap_capacity = 0;
     }

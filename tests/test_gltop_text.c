@@ -151,14 +151,23 @@ TEST(gltop_detail_shows_the_saved_region_and_the_flags)
         .audit = strdup(
             "hazard\t2\t0x601040\t0x7ffc0000f010\t0x7ffc0000f000\t"
             "0x7ffc0000f300\t/x/stack_hazards.so\tkept\t0x0\t"
-            "keep_and_call\t0x40\t/x/stack_hazards.so\n"
+            "keep_and_call\t0x40\t/x/stack_hazards.so\tsaved\n"
+            "hazard\t2\t0x7f0000001010\t0x7ffc0000f310\t0x7ffc0000f300\t"
+            "0x7ffc0000f800\t[heap allocation 0x7f0000001000, 64 bytes]\t"
+            "\t0x0\tpoll\t0x10\t/x/libc.so\tlive\n"
             "hazard\t9\t0x601048\t0x7ffc0000f020\t0x7ffc0000f000\t"
-            "0x7ffc0000f300\t/x/other.so\tother\t0x0\t\t0x0\t\n"
+            "0x7ffc0000f300\t/x/other.so\tother\t0x0\t\t0x0\t\tsaved\n"
+            "hazard\t2\t0x601040\t0x7ffc0000f010\t0x7ffc0000f000\t"
+            "0x7ffc0000f300\t/x/old.so\tkept\t0x0\t\t0x0\t\n"
             "hazard\ttoo few fields\n")};
     CHECK_OK(gltop_detail_build(model, 2, &audited, &d));
     CHECK(has_line(&d, GLTOP_LINE_ALERT,
-                   "kept+0x0 (stack_hazards.so) holds 0x7ffc0000f010, 16 "
-                   "bytes into it, in keep_and_call()"));
+                   "kept+0x0 (stack_hazards.so) holds 0x7ffc0000f010 "
+                   "(saved+16), in keep_and_call()"));
+    CHECK(has_line(&d, GLTOP_LINE_ALERT,
+                   "0x7f0000001010 ([heap allocation 0x7f0000001000, 64 "
+                   "bytes]) holds 0x7ffc0000f310 (live+16), in poll()"));
+    CHECK(!has_line(&d, GLTOP_LINE_ALERT, "old.so"));
     CHECK(!has_line(&d, GLTOP_LINE_ALERT, "other"));
     gltop_detail_free(&d);
     gltop_detail_stacks_clear(&audited);

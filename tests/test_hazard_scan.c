@@ -74,7 +74,7 @@ TEST(hazard_scan_finds_a_global_pointer_into_a_saved_stack)
     size_t count;
     CHECK_OK(gl_hazard_scan(NULL, NULL, &hits, &count));
     CHECK_EQ(count, 0); /* nothing suspended */
-    free(hits);
+    gl_hazard_hits_free(hits, count);
 
     gl_greenlet *keeper;
     hazard_home = gl_current();
@@ -96,10 +96,10 @@ TEST(hazard_scan_finds_a_global_pointer_into_a_saved_stack)
     char bytes[8];
     CHECK_OK(gl_read_stack(keeper, hits[0].target, bytes, sizeof bytes));
     CHECK(memcmp(bytes, "hhhhhhhh", 8) == 0); /* it points at the buffer */
-    free(hits);
+    gl_hazard_hits_free(hits, count);
     CHECK_OK(scan_deeper(4, NULL, &hits, &count));
     CHECK_EQ(count, 2); /* without the callback, both holders */
-    free(hits);
+    gl_hazard_hits_free(hits, count);
 
     /* A greenlet started at the same depth has the same addresses saved:
      * each holder then gives a hit per greenlet, in a row. */
@@ -111,7 +111,7 @@ TEST(hazard_scan_finds_a_global_pointer_into_a_saved_stack)
     CHECK_EQ(hits[0].holder, hits[1].holder);
     CHECK(hits[0].greenlet_id != hits[1].greenlet_id);
     CHECK(hits[0].greenlet_id == info.id || hits[1].greenlet_id == info.id);
-    free(hits);
+    gl_hazard_hits_free(hits, count);
     CHECK_OK(gl_switch(neighbour, (gl_message){NULL, 0}, NULL));
     CHECK_OK(gl_destroy(neighbour));
 
@@ -119,7 +119,7 @@ TEST(hazard_scan_finds_a_global_pointer_into_a_saved_stack)
     CHECK_EQ(gl_state_of(keeper), GL_STATE_DEAD);
     CHECK_OK(gl_hazard_scan(NULL, NULL, &hits, &count));
     CHECK_EQ(count, 0);
-    free(hits);
+    gl_hazard_hits_free(hits, count);
     CHECK_OK(gl_destroy(keeper));
     CHECK_EQ(gl_hazard_scan(NULL, NULL, NULL, &count), GL_EINVAL);
 }

@@ -75,20 +75,20 @@ static _Unwind_Reason_Code note_frame(struct _Unwind_Context *context,
 
 /* The allocator runs inside the save step, which the switch routine calls
  * with its frame complete: unwinding from here crosses that frame. */
-static void *walking_reallocate(void *memory, size_t size, void *context)
+static void *walking_allocate(size_t size, void *context)
 {
     (void)context;
     if (walk.armed) {
         walk.armed = 0;
         walk.end = _Unwind_Backtrace(note_frame, NULL);
     }
-    return realloc(memory, size);
+    return malloc(size);
 }
 
-static void *plain_allocate(size_t size, void *context)
+static void *plain_reallocate(void *memory, size_t size, void *context)
 {
     (void)context;
-    return malloc(size);
+    return realloc(memory, size);
 }
 
 static void plain_release(void *memory, void *context)
@@ -107,7 +107,7 @@ static int walk_contains(uintptr_t ip)
 
 TEST(unwinder_crosses_the_switch_frame_and_stops_at_the_root)
 {
-    gl_allocator allocator = {plain_allocate, walking_reallocate,
+    gl_allocator allocator = {walking_allocate, plain_reallocate,
                               plain_release, NULL};
     gl_set_allocator(&allocator);
     switch_to_from_level_two[0] = gl_current();

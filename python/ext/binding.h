@@ -97,8 +97,10 @@ typedef struct gl_py_hazard {
     gl_native_frame frame;
     int has_frame;
 } gl_py_hazard;
-/* Runs the audit under the GIL; *hits: PyMem_Free() it. GL_E* on error. */
+/* Runs the audit under the GIL; *hits: gl_py_hazards_free() it. GL_E* on
+ * error. */
 int gl_py_hazard_audit(gl_py_hazard **hits, size_t *count);
+void gl_py_hazards_free(gl_py_hazard *hits, size_t count);
 /* Whether the last audit hit greenlet `id`. Under the GIL. */
 int gl_py_hazard_flagged(uint64_t greenlet_id);
 PyObject *gl_py_hazard_scan(PyObject *module, PyObject *unused);

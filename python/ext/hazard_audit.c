@@ -120,7 +120,31 @@ static void find_owning_frame(gl_py_hazard *hazard)
             hazard->frame = frames[i];
             hazard->has_frame = 1;
         }
+    if (frames) /* their stack pointers: not to be left for the audit */
+        explicit_bzero(frames, count * sizeof *frames);
     PyMem_Free(frames);
+}
+
+/* A suspended greenlet's saved interpreter state points at its own C
+ * frame record, on its stack, and at the exception state that was
+ * current: restored with it at its next switch. */
+static int remember_saved_state(const gl_greenlet_info *info, void *context)
+{
+    PyGreenlet *greenlet = info->binding;
+    if (greenlet && greenlet->pimpl) {
+        gl_py_saved_state *state = &greenlet->pimpl->state;
+        remember(&state->c_frame_record, context);
+        remember(&state->exc_previous_item, context);
+        remember(&state->exc_info, context);
+    }
+    return 0;
+}
+
+void gl_py_hazards_free(gl_py_hazard *hits, size_t count)
+{
+    if (hits) /* they hold stack addresses: not to be left for the audit */
+        explicit_bzero(hits, count * sizeof *hits);
+    PyMem_Free(hits);
 }
 
 int gl_py_hazard_audit(gl_py_hazard **out, size_t *count)
@@ -129,6 +153,7 @@ int gl_py_hazard_audit(gl_py_hazard **out, size_t *count)
     *count = 0;
     known_holders known = {0};
     gl_py_visit_stack_holders(remember, &known);
+    gl_registry_walk(NULL, remember_saved_state, &known);
     if (known.failed) {
         PyMem_Free(known.addresses);
         return GL_ENOMEM;
@@ -143,15 +168,13 @@ int gl_py_hazard_audit(gl_py_hazard **out, size_t *count)
     if (code)
         return code;
     gl_py_hazard *hazards = PyMem_Calloc(found + 1, sizeof *hazards);
-    if (!hazards) {
-        free(hits);
-        return GL_ENOMEM;
-    }
-    for (size_t i = 0; i < found; i++) {
+    for (size_t i = 0; hazards && i < found; i++) {
         hazards[i].hit = hits[i];
         find_owning_frame(&hazards[i]);
     }
-    free(hits);
+    gl_hazard_hits_free(hits, found);
+    if (!hazards)
+        return GL_ENOMEM;
     remember_flagged(hazards, found);
     *out = hazards;
     *count = found;
@@ -172,7 +195,7 @@ static PyObject *hit_as_tuple(const gl_py_hazard *hazard)
         Py_INCREF(frame);
     if (!frame)
         return NULL;
-    return Py_BuildValue("(KKKLKKiLssKN)", (unsigned long long)hit->holder,
+    return Py_BuildValue("(KKKLKKiLssKNiKn)", (unsigned long long)hit->holder,
                          (unsigned long long)hit->target,
                          (unsigned long long)hit->greenlet_id,
                          (long long)hit->thread_os_id,
@@ -181,7 +204,9 @@ static PyObject *hit_as_tuple(const gl_py_hazard *hazard)
                          hit->holder_kind,
                          (long long)hit->holder_thread_os_id, hit->object,
                          hit->symbol, (unsigned long long)hit->symbol_offset,
-                         frame);
+                         frame, hit->saved,
+                         (unsigned long long)hit->allocation,
+                         (Py_ssize_t)hit->allocation_size);
 }
 
 PyObject *gl_py_hazard_scan(PyObject *module, PyObject *unused)
@@ -204,6 +229,6 @@ PyObject *gl_py_hazard_scan(PyObject *module, PyObject *unused)
         }
         PyList_SET_ITEM(list, (Py_ssize_t)i, item);
     }
-    PyMem_Free(hits);
+    gl_py_hazards_free(hits, count);
     return list;
 }

@@ -363,6 +363,8 @@ static void native_lines(struct answer *a, gl_greenlet *record)
     if (outcome == 0)
         add_line(a, "note\tthe unwinder stopped before the greenlet's "
                     "root frame\n");
+    if (frames) /* their stack pointers: not to be left for the audit */
+        explicit_bzero(frames, count * sizeof *frames);
     PyMem_RawFree(frames);
 }
 
@@ -401,6 +403,12 @@ static void audit_lines(struct answer *a)
             snprintf(hit->object, sizeof hit->object,
                      "[stack of thread %" PRId64 "]",
                      hit->holder_thread_os_id);
+        else if (hit->holder_kind == GL_HAZARD_IN_HEAP && hit->allocation)
+            snprintf(hit->object, sizeof hit->object,
+                     "[heap allocation 0x%" PRIxPTR ", %zu bytes]",
+                     hit->allocation, hit->allocation_size);
+        else if (hit->holder_kind == GL_HAZARD_IN_HEAP)
+            snprintf(hit->object, sizeof hit->object, "[anonymous memory]");
         sanitize(hit->object);
         sanitize(hit->symbol);
         sanitize(hits[i].frame.function);
@@ -408,15 +416,16 @@ static void audit_lines(struct answer *a)
         add_line(a,
                  "hazard\t%" PRIu64 "\t0x%" PRIxPTR "\t0x%" PRIxPTR
                  "\t0x%" PRIxPTR "\t0x%" PRIxPTR "\t%s\t%s\t0x%" PRIxPTR
-                 "\t%s\t0x%" PRIxPTR "\t%s\n",
+                 "\t%s\t0x%" PRIxPTR "\t%s\t%s\n",
                  hit->greenlet_id, hit->holder, hit->target, hit->region_low,
                  hit->region_high, hit->object, hit->symbol,
                  hit->symbol_offset,
                  hits[i].has_frame ? hits[i].frame.function : "",
                  hits[i].has_frame ? hits[i].frame.offset : 0,
-                 hits[i].has_frame ? hits[i].frame.object : "");
+                 hits[i].has_frame ? hits[i].frame.object : "",
+                 hit->saved ? "saved" : "live");
     }
-    PyMem_Free(hits);
+    gl_py_hazards_free(hits, count);
 }
 
 static int answer(uint64_t id, unsigned kinds, char *buffer, size_t capacity,

@@ -47,6 +47,8 @@ PyObject *gl_py_native_backtrace(PyObject *module, PyObject *object)
         PyMem_Free(frames);
         return raise_inspect_error(outcome);
     }
+    /* Zeroed before freeing: the frames' stack pointers would otherwise
+     * stay in the heap, for the hazard audit to find. */
     PyObject *list = PyList_New(0);
     for (size_t i = 0; list && i < count; i++) {
         PyObject *frame = Py_BuildValue(
@@ -58,6 +60,7 @@ PyObject *gl_py_native_backtrace(PyObject *module, PyObject *object)
             Py_CLEAR(list);
         Py_XDECREF(frame);
     }
+    explicit_bzero(frames, count * sizeof *frames);
     PyMem_Free(frames);
     if (!list)
         return NULL;

@@ -23,15 +23,28 @@ struct copies {
     int failed;
 };
 
+/* Frees copies of records, zeroed first: they hold stack addresses,
+ * which the hazard audit would find in memory reused by an allocation
+ * that does not overwrite all of it. */
+static void scrub_and_free(struct copies *c)
+{
+    if (c->items)
+        explicit_bzero(c->items, c->capacity * c->item_size);
+    PyMem_RawFree(c->items);
+}
+
 static int append_copy(struct copies *c, const void *item)
 {
-    if (c->count == c->capacity) {
+    if (c->count == c->capacity) { /* not realloc: it would not scrub */
         size_t capacity = c->capacity ? 2 * c->capacity : 64;
-        void *grown = PyMem_RawRealloc(c->items, capacity * c->item_size);
+        void *grown = PyMem_RawMalloc(capacity * c->item_size);
         if (!grown) {
             c->failed = 1;
             return 1; /* stops the walk */
         }
+        if (c->items)
+            memcpy(grown, c->items, c->count * c->item_size);
+        scrub_and_free(c);
         c->items = grown;
         c->capacity = capacity;
     }
@@ -103,7 +116,7 @@ PyObject *gl_py_records(PyObject *module, PyObject *unused)
     }
     for (size_t i = 0; i < c.count; i++)
         Py_XDECREF((PyObject *)records[i].binding);
-    PyMem_RawFree(records);
+    scrub_and_free(&c);
     return list;
 }
 

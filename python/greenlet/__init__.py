@@ -20,20 +20,10 @@ from ._greenlet import (  # noqa: F401
 
 
 def _start_periodic_audit():
-    """GREENLET_AUDIT_EVERY=SECONDS: greenlet.inspect.audit_every(SECONDS)
-    from the start, for programs one cannot change."""
     import os
-    every = os.environ.get("GREENLET_AUDIT_EVERY")
-    if not every:
-        return
-    from . import inspect
-    try:
-        inspect.audit_every(float(every))
-    except ValueError:
-        import sys
-        sys.stderr.write("greenlet: GREENLET_AUDIT_EVERY=%r is not a "
-                         "positive number of seconds; no periodic audit\n"
-                         % every)
+    if os.environ.get("GREENLET_AUDIT_EVERY"):
+        from . import _audit  # not greenlet.inspect: see _audit's docstring
+        _audit._start_from_environment(os.environ)
 
 
 _start_periodic_audit()

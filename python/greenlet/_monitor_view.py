@@ -17,7 +17,8 @@ from ._greenlet import (MonitorError, _MONITOR_ANSWER_NO_SUCH_GREENLET,
                         _MONITOR_ANSWER_UNAVAILABLE, _MONITOR_NATIVE_STACK,
                         _MONITOR_PYTHON_STACK, _monitor_processes,
                         _monitor_read, _monitor_request)
-from .inspect import _group_by_holder, _stack_lines, _tree_lines
+from ._audit import _group_by_holder
+from .inspect import _stack_lines, _tree_lines
 
 __all__ = ["MonitorError", "processes", "read_process", "stacks_of",
            "audit_of", "format_process", "format_listing", "format_stacks",
@@ -76,7 +77,7 @@ def _parse_answer(text):
 
 HAZARD_FIELDS = ("greenlet_id", "holder", "pointer", "start", "end",
                  "object", "symbol", "symbol_offset", "frame",
-                 "frame_offset", "frame_object")
+                 "frame_offset", "frame_object", "state")
 HAZARD_NUMBERS = {"greenlet_id": 10, "holder": 16, "pointer": 16,
                   "start": 16, "end": 16, "symbol_offset": 16,
                   "frame_offset": 16}
@@ -129,9 +130,10 @@ def stacks_of(pid, ids, timeout=2.0):
 
 def audit_of(pid, timeout=2.0):
     """Asks process `pid` to run the hazard audit: (hits, notes), each hit
-    a dict with greenlet_id, holder, pointer, start and end (the saved
-    region), object, symbol and symbol_offset (None when not exported),
-    frame and frame_offset (None when unknown). Raises MonitorError."""
+    a dict with greenlet_id, holder, pointer, start and end (the part of
+    the greenlet's stack), state ("saved" or "live"), object, symbol and
+    symbol_offset (None when not exported), frame and frame_offset (None
+    when unknown). Raises MonitorError."""
     status, text = _monitor_request(pid, 0, _MONITOR_AUDIT,
                                     max(1, int(timeout * 1000)))
     hits, notes = _parse_hazards(text)
@@ -161,11 +163,13 @@ def format_audit(pid, hits, notes):
                      if hit["frame"] else "")
             label = ("its greenlet" if certain and index == 0
                      else "or greenlet" if certain else "greenlet")
-            lines.append("    %s #%s: %d bytes into its saved stack "
-                         "[0x%x, 0x%x)%s" % (
+            state = "live" if hit["state"] == "live" else "saved"
+            lines.append("    %s #%s: %d bytes into the %s part of its "
+                         "stack [0x%x, 0x%x)%s" % (
                              label, hit["greenlet_id"],
                              (hit["pointer"] or 0) - (hit["start"] or 0),
-                             hit["start"] or 0, hit["end"] or 0, frame))
+                             state, hit["start"] or 0, hit["end"] or 0,
+                             frame))
     lines.extend("  " + note for note in notes)
     return "\n".join(lines)
 

@@ -23,9 +23,10 @@ the bytes there are live or saved. They take greenlets of any thread:
 holding the GIL, as they do, keeps every other thread from switching.
 
 audit() finds the hazard of stack copying: words kept outside the engine
-(so far: in the writable data of loaded shared objects) that point into
-the saved stack of a suspended greenlet, as C extensions leave them when
-they keep a pointer to a stack buffer across a switch.
+(in the writable data of loaded shared objects, other threads' stacks,
+malloc's heap) that point into the saved stack of a suspended greenlet,
+as C extensions leave them when they keep a pointer to a stack buffer
+across a switch; audit_every() runs it periodically (greenlet._audit).
 
 Processes publish their greenlets for tools outside them (gltop, and
 `python -m greenlet.inspect PID`) in the monitor segment; set_name() and
@@ -36,8 +37,9 @@ import json
 import sys
 import threading
 
-from ._greenlet import (_hazard_scan, _labels_of, _native_backtrace,
-                        _read_stack, _record_spawn_sites, _records, _set_name,
+from ._audit import _describe_hazard, _group_by_holder, audit, audit_every
+from ._greenlet import (_labels_of, _native_backtrace, _read_stack,
+                        _record_spawn_sites, _records, _set_name,
                         _thread_idents, _threads)
 
 __all__ = ["snapshot", "threads", "set_name", "record_spawn_sites",
@@ -245,170 +247,6 @@ def owner(address, records=None):
     running = [item for item in found if item["where"] == "live"]
     return (running[:1] + [item for item in found if item not in running[:1]]
             if running else found)
-
-
-# gl_hazard_place (inspect/glinspect.h) -> the "place" of a hit.
-PLACES = {1: "object", 2: "thread stack"}
-
-
-def _group_by_holder(hits):
-    """Hits in holder order (several in a row for one holder when several
-    greenlets have its address saved) as (holder's first hit, candidates)
-    pairs, with the likely candidate first: the greenlet whose C frame at
-    that address belongs to the holder's own object (an extension pointing
-    at its own stack buffer), else the only one. Each hit is a dict with
-    at least "holder", "object" and "frame_object"; the address alone
-    cannot tell whose data a word meant when greenlets started at the same
-    depth (a hub's handlers), so a group may have no likely one."""
-    groups = []
-    for hit in hits:
-        if groups and groups[-1][0]["holder"] == hit["holder"]:
-            groups[-1][1].append(hit)
-        else:
-            groups.append((hit, [hit]))
-    result = []
-    for first, candidates in groups:
-        own = [c for c in candidates
-               if c["frame_object"] and c["frame_object"] == first["object"]]
-        likely = (own[0] if len(own) == 1 else
-                  candidates[0] if len(candidates) == 1 else None)
-        ordered = ([likely] + [c for c in candidates if c is not likely]
-                   if likely else candidates)
-        result.append((first, ordered, likely is not None))
-    return result
-
-
-def audit():
-    """The hazards of stack copying in this process, now: words outside
-    the engine that point into the saved part of a suspended greenlet's
-    stack (its bytes are on the heap; the address holds another greenlet's
-    data, or nothing in use). A dict per word:
-
-      holder         the word's address
-      place          "object": the writable data of a loaded object;
-                     "thread stack": the live stack of another thread
-      thread         for a thread stack: that thread's native id, else None
-      object         the object's path (None for a thread stack)
-      symbol         the symbol holding the word, or None (not exported)
-      symbol_offset  the word's offset in it, or None
-      pointer        the word's value: a stack address
-      candidates     the greenlets that have that address saved, each a
-                     dict: greenlet_id, greenlet (None once gone),
-                     thread_native_id, saved_region {"start", "end"},
-                     stack_offset (pointer - start), frame (the C frame
-                     whose locals the pointer reaches: function, offset,
-                     object, ip, sp; or None)
-      greenlet_id, greenlet, thread_native_id, saved_region,
-      stack_offset, frame
-                     those of the likely candidate: the one whose frame
-                     belongs to the holder's object, or the only one;
-                     None each when the address cannot tell (greenlets
-                     started at the same depth share addresses)
-      saved          True: the bytes pointed to are on the heap now
-
-    Words that CPython and this package keep pointing into C stacks, and
-    handle at each switch, are not hits; nor words on the monitor thread's
-    stack, the engine's own. Other threads' stacks are scanned from their
-    stack pointer up, when they wait in a system call (every Python thread
-    but this one waits for the GIL). Not scanned yet: the heap. An empty
-    list: nothing found. The greenlets
-    hit are flagged in the monitor segment (H in gltop) until an audit
-    finds them clean."""
-    hits = _hazard_scan()
-    if not hits:
-        return []
-    greenlets = {record["id"]: record["greenlet"] for record in _records()}
-    flat = []
-    for (holder, pointer, greenlet_id, native_id, start, end, kind,
-         holder_thread, path, symbol, symbol_offset, frame) in hits:
-        flat.append({
-            "holder": holder, "place": PLACES.get(kind, "?"),
-            "thread": holder_thread or None,
-            "object": path or None, "symbol": symbol or None,
-            "symbol_offset": symbol_offset if symbol else None,
-            "pointer": pointer, "greenlet_id": greenlet_id,
-            "greenlet": greenlets.get(greenlet_id),
-            "thread_native_id": native_id,
-            "saved_region": {"start": start, "end": end},
-            "stack_offset": pointer - start, "frame": frame,
-            "frame_object": frame["object"] if frame else None})
-    candidate_keys = ("greenlet_id", "greenlet", "thread_native_id",
-                      "saved_region", "stack_offset", "frame")
-    found = []
-    for first, candidates, certain in _group_by_holder(flat):
-        entry = {"holder": first["holder"], "place": first["place"],
-                 "thread": first["thread"],
-                 "object": first["object"], "symbol": first["symbol"],
-                 "symbol_offset": first["symbol_offset"],
-                 "pointer": first["pointer"], "saved": True,
-                 "candidates": [{key: c[key] for key in candidate_keys}
-                                for c in candidates]}
-        likely = candidates[0] if certain else None
-        for key in candidate_keys:
-            entry[key] = likely[key] if likely else None
-        found.append(entry)
-    return found
-
-
-def _describe_hazard(hit):
-    """One line for a hit of audit(), for logs."""
-    holder = ("%s+0x%x" % (hit["symbol"], hit["symbol_offset"])
-              if hit["symbol"] else "0x%x" % hit["holder"])
-    where = ("in %s" % hit["object"] if hit["place"] == "object"
-             else "on the stack of thread %s" % hit["thread"])
-    whose = ("greenlet #%d%s" % (hit["greenlet_id"],
-                                 " in %s()" % hit["frame"]["function"]
-                                 if hit["frame"] else "")
-             if hit["greenlet_id"] is not None else
-             "one of greenlets %s" % ", ".join(
-                 "#%d" % c["greenlet_id"] for c in hit["candidates"]))
-    return ("greenlet hazard: %s %s points at 0x%x, in the saved stack of "
-            "%s" % (holder, where, hit["pointer"], whose))
-
-
-def _write_hazard(hit):
-    sys.stderr.write(_describe_hazard(hit) + "\n")
-
-
-_periodic = {"thread": None, "stop": None}
-
-
-def audit_every(seconds, report=None):
-    """Runs audit() every `seconds` in a daemon thread, and calls
-    report(hit) once for each new hit (a holder and pointer not found in
-    the round before): by default, a line on standard error. Each round
-    also refreshes the hazard flags that gltop shows. audit_every(None)
-    stops it; a new call replaces the previous one. The environment
-    variable GREENLET_AUDIT_EVERY=SECONDS starts it when greenlet is
-    imported. An audit holds the GIL while it scans (a few milliseconds
-    for a typical process), so every thread pauses that long."""
-    previous = _periodic["stop"]
-    if previous is not None:
-        previous.set()
-        if _periodic["thread"] is not threading.current_thread():
-            _periodic["thread"].join()
-        _periodic["thread"] = _periodic["stop"] = None
-    if seconds is None:
-        return
-    if seconds <= 0:
-        raise ValueError("seconds must be positive")
-    report = report or _write_hazard
-    stop = threading.Event()
-
-    def rounds():
-        seen = set()
-        while not stop.wait(seconds):
-            found = audit()
-            now = {(hit["holder"], hit["pointer"]) for hit in found}
-            for hit in found:
-                if (hit["holder"], hit["pointer"]) not in seen:
-                    report(hit)
-            seen = now
-
-    thread = threading.Thread(target=rounds, name="greenlet-audit",
-                              daemon=True)
-    _periodic["thread"], _periodic["stop"] = thread, stop
-    thread.start()
 
 
 def report(records=None, thread_records=None):

@@ -12,22 +12,31 @@
  *   fire()                calls the registered callbacks, which write into
  *                         their records: through a stale pointer if the
  *                         registering greenlet is suspended
+ *   keep_in_heap_and_call(f, size, from_thread, freed)
+ *                         a malloc'd record of `size` bytes (allocated by
+ *                         another thread, so in another arena, if
+ *                         from_thread) keeps a pointer to a stack buffer,
+ *                         16 bytes in, while f runs; with `freed`, the
+ *                         record is freed before f runs, leaving the stale
+ *                         pointer in free memory; heap_record() is its
+ *                         address meanwhile
  *   lend_to_worker(f)     a worker thread gets a stack buffer's address
  *                         and keeps it on its own stack while f runs;
  *                         it waits to be told to write (in the buffer,
  *                         while its owner runs again) or to quit
  *
- * Its globals are exported (not static) so that the audit can name them
- * through the dynamic symbol table.
+ * Its globals are static, as in most extensions: the audit names them
+ * from the file's own symbol table (.symtab), which dladdr cannot see.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-char *stack_hazards_kept;
+static char *stack_hazards_kept;
 
 struct callback_record {
     void (*callback)(struct callback_record *record);
@@ -35,7 +44,7 @@ struct callback_record {
     char padding[48];
 };
 
-struct callback_record *stack_hazards_registry[4];
+static struct callback_record *stack_hazards_registry[4];
 
 static void count_a_call(struct callback_record *record)
 {
@@ -84,6 +93,70 @@ static PyObject *fire(PyObject *module, PyObject *unused)
         }
     return PyLong_FromLong(fired);
 }
+
+/* ------------------------------------------------------------ heap */
+
+static char *heap_record; /* the record keep_in_heap_and_call made */
+
+struct allocation_order {
+    size_t size;
+    char *record;
+};
+
+static void *allocate_record(void *argument)
+{
+    struct allocation_order *order = argument;
+    order->record = calloc(1, order->size);
+    return NULL;
+}
+
+static PyObject *keep_in_heap_and_call(PyObject *module, PyObject *args)
+{
+    (void)module;
+    PyObject *function;
+    Py_ssize_t size;
+    int from_thread, freed;
+    if (!PyArg_ParseTuple(args, "Onpp", &function, &size, &from_thread,
+                          &freed))
+        return NULL;
+    if (size < 32)
+        return PyErr_Format(PyExc_ValueError, "at least 32 bytes");
+    char buffer[64];
+    memset(buffer, 'm', sizeof buffer);
+    struct allocation_order order = {(size_t)size, NULL};
+    pthread_t thread;
+    if (!from_thread)
+        allocate_record(&order);
+    else if (pthread_create(&thread, NULL, allocate_record, &order) == 0)
+        pthread_join(thread, NULL);
+    if (!order.record)
+        return PyErr_NoMemory();
+    /* 16 bytes in: glibc's thread cache writes over the first two words
+     * of a freed chunk, not this one. */
+    char **slot = (char **)(order.record + 16);
+    *slot = buffer;
+    heap_record = order.record;
+    if (freed) {
+        free(order.record);
+        heap_record = NULL;
+    }
+    PyObject *result = PyObject_CallNoArgs(function);
+    if (!freed) {
+        *slot = NULL;
+        free(order.record);
+        heap_record = NULL;
+    }
+    return result;
+}
+
+static PyObject *heap_record_address(PyObject *module, PyObject *unused)
+{
+    (void)module;
+    (void)unused;
+    return PyLong_FromVoidPtr(heap_record);
+}
+
+/* ---------------------------------------------------------- threads */
 
 /* The worker: the buffer's address stays in its frame while it waits on
  * the pipe for one byte: 'w' writes into the buffer, anything else
@@ -148,6 +221,8 @@ static PyMethodDef methods[] = {
     {"keep_and_call", keep_and_call, METH_O, NULL},
     {"register_and_call", register_and_call, METH_O, NULL},
     {"fire", fire, METH_NOARGS, NULL},
+    {"keep_in_heap_and_call", keep_in_heap_and_call, METH_VARARGS, NULL},
+    {"heap_record", heap_record_address, METH_NOARGS, NULL},
     {"lend_to_worker", lend_to_worker, METH_O, NULL},
     {NULL, NULL, 0, NULL}};
 

@@ -62,7 +62,7 @@ def test_a_global_pointer_to_a_stack_buffer_is_found(stack_hazards):
     keeper = greenlet(lambda: stack_hazards.keep_and_call(main.switch))
     keeper.switch()  # suspended inside keep_and_call, its buffer saved
     hits = deeper(30, inspect.audit)
-    assert len(hits) == 1, hits
+    assert len(hits) == 1, [(h["place"], h["object"], h["symbol"], h["thread"], h["allocation"], [(c["greenlet_id"], c["saved"], c["frame"] and c["frame"]["function"]) for c in h["candidates"]]) for h in hits]
     hit, = hits
     assert hit["place"] == "object"
     assert os.path.basename(hit["object"]).startswith("stack_hazards")
@@ -97,6 +97,45 @@ def test_a_registered_stack_record_is_found(stack_hazards):
     assert registrar.switch() == 1
     assert registrar.dead
     assert inspect.audit() == []
+
+
+@pytest.mark.parametrize("size,from_thread", [
+    (64, False),          # a small chunk of the main arena's heap
+    (64, True),           # a chunk of another arena (another thread's)
+    (512 * 1024, False),  # a chunk mapped on its own
+])
+def test_a_heap_record_pointing_at_a_stack_buffer_is_found(
+        stack_hazards, size, from_thread):
+    main = getcurrent()
+
+    keeper = greenlet(lambda: stack_hazards.keep_in_heap_and_call(
+        lambda: main.switch(), size, from_thread, False))
+    keeper.switch()
+    record = stack_hazards.heap_record()
+    hits = deeper(30, inspect.audit)
+    heap = [h for h in hits if h["place"] == "heap"]
+    assert len(heap) == 1, hits
+    hit, = heap
+    assert hit["holder"] == record + 16
+    assert hit["allocation"]["start"] == record
+    assert hit["allocation"]["size"] >= size
+    assert hit["object"] is None and hit["symbol"] is None
+    assert hit["greenlet"] is keeper and hit["saved"] is True
+    assert hit["frame"]["function"] == "keep_in_heap_and_call"
+    assert inspect.read_stack(keeper, hit["pointer"], 64) == b"m" * 64
+    keeper.switch()
+    assert keeper.dead and stack_hazards.heap_record() == 0
+    assert [h for h in deeper(30, inspect.audit) if h["place"] == "heap"] \
+        == []
+
+
+def test_a_stale_pointer_in_freed_memory_is_not_a_hit(stack_hazards):
+    main = getcurrent()
+    keeper = greenlet(lambda: stack_hazards.keep_in_heap_and_call(
+        lambda: main.switch(), 48, False, True))
+    keeper.switch()
+    assert deeper(30, inspect.audit) == []
+    keeper.switch()
 
 
 def test_a_worker_thread_holding_a_stack_address_is_found(stack_hazards):
@@ -160,6 +199,24 @@ def test_the_environment_starts_the_periodic_audit(built):
     lines = completed.stderr.splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith("greenlet hazard: stack_hazards_kept+0x0 ")
+    # GREENLET_AUDIT_LOG: the same line, with the pid, in the file.
+    log = os.path.join(built, "audit.log")
+    logged = subprocess.run(
+        [sys.executable, "-c", program, built], capture_output=True,
+        text=True, timeout=60,
+        env=dict(ENVIRONMENT, GREENLET_AUDIT_EVERY="0.05",
+                 GREENLET_AUDIT_LOG=log))
+    assert logged.returncode == 0 and logged.stderr == "", logged.stderr
+    with open(log) as log_file:
+        pid, line = log_file.read().rstrip("\n").split(" ", 1)
+    assert int(pid) > 0
+    assert line.startswith("greenlet hazard: stack_hazards_kept+0x0 ")
+    # `python -m greenlet.inspect` runs cleanly with the audit on.
+    helped = subprocess.run(
+        [sys.executable, "-m", "greenlet.inspect", "--help"],
+        capture_output=True, text=True, timeout=60,
+        env=dict(ENVIRONMENT, GREENLET_AUDIT_EVERY="0.05"))
+    assert helped.returncode == 0 and helped.stderr == "", helped.stderr
     bad = subprocess.run([sys.executable, "-c", "import greenlet"],
                          capture_output=True, text=True, timeout=60,
                          env=dict(ENVIRONMENT, GREENLET_AUDIT_EVERY="soon"))
