@@ -52,6 +52,7 @@ static struct {
 typedef struct lookup {
     ElfW(Ehdr) header;
     uintptr_t bias, address;
+    int kind;         /* GL__ELF_DATA or GL__ELF_FUNCTIONS */
     const char *name; /* the symbol found so far, in the image; or NULL */
     uintptr_t start;
 } lookup;
@@ -139,7 +140,11 @@ static int covers(const lookup *l, const ElfW(Sym) *symbol)
 {
     int type = ELF64_ST_TYPE(symbol->st_info); /* = ELF32_ST_TYPE */
     uintptr_t start = (uintptr_t)symbol->st_value + l->bias;
-    if ((type != STT_OBJECT && !(type == STT_NOTYPE && symbol->st_size)) ||
+    int wanted = l->kind == GL__ELF_FUNCTIONS
+                     ? type == STT_FUNC
+                     : type == STT_OBJECT ||
+                           (type == STT_NOTYPE && symbol->st_size);
+    if (!wanted ||
         symbol->st_shndx == SHN_UNDEF || symbol->st_shndx >= SHN_LORESERVE ||
         l->address < start)
         return 0;
@@ -205,9 +210,16 @@ static int search_tables(lookup *l, uint32_t type)
 int gl__elf_data_symbol(const char *path, uintptr_t bias, uintptr_t address,
                         char *name, size_t size, uintptr_t *offset)
 {
+    return gl__elf_symbol(path, bias, address, GL__ELF_DATA, name, size,
+                          offset);
+}
+
+int gl__elf_symbol(const char *path, uintptr_t bias, uintptr_t address,
+                   int kind, char *name, size_t size, uintptr_t *offset)
+{
     int found = 0;
     pthread_mutex_lock(&cache_lock);
-    lookup l = {.bias = bias, .address = address};
+    lookup l = {.bias = bias, .address = address, .kind = kind};
     if (path && hold_file(path) == 0 && read_header(&l) &&
         (search_tables(&l, SHT_SYMTAB) || search_tables(&l, SHT_DYNSYM))) {
         snprintf(name, size, "%s", l.name);

@@ -20,6 +20,8 @@
 
 #include "glengine.h"
 
+#include <signal.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -116,6 +118,83 @@ GL_EXPORT int gl_hazard_scan(gl_hazard_known *known, void *context,
  * (frames of gl_native_backtrace, copies of records) is best zeroed
  * before it is freed for the same reason. */
 GL_EXPORT void gl_hazard_hits_free(gl_hazard_hit *hits, size_t count);
+
+/* ------------------------------------------------------------- watches */
+
+/* Hardware write watchpoints on stack addresses kept outside their
+ * greenlet (hazard_watch.c says how): each write through such an address
+ * while its greenlet's bytes there are saved on the heap -- a write that
+ * corrupts the greenlet using the address now, or is lost -- is recorded
+ * with the writing thread and its backtrace. Linux perf events with
+ * PERF_TYPE_BREAKPOINT, delivered as the real-time signal
+ * GL_WATCH_SIGNAL to the writing thread; a handler installed there before
+ * is called for signals that are not ours. */
+#define GL_WATCH_MAX 4        /* addresses at once: debug registers */
+#define GL_WATCH_FRAMES 32    /* frames kept per write */
+#define GL_WATCH_WRITES 256   /* writes kept; later ones are counted */
+#define GL_WATCH_SIGNAL (SIGRTMIN + 4)
+
+/* Who wrote (writes of the greenlet that uses the address now, its own
+ * frames most likely, are counted but not recorded). */
+enum gl_watch_kind {
+    GL_WATCH_FROM_ANOTHER_THREAD = 1, /* not the greenlet's thread */
+    GL_WATCH_BY_HOLDER = 2            /* its thread, from the code of the
+                                         object holding the pointer */
+};
+
+typedef struct gl_watch_write {
+    uintptr_t address;        /* the watched address */
+    uint64_t greenlet_id;     /* whose stack it is in */
+    int64_t owner_thread;     /* that greenlet's thread */
+    int64_t writer_thread;    /* the thread that wrote */
+    int kind;                 /* enum gl_watch_kind */
+    int saved;                /* 1: the greenlet's bytes there were saved */
+    uint64_t time_ns;         /* CLOCK_MONOTONIC */
+    size_t frame_count;
+    uintptr_t ips[GL_WATCH_FRAMES]; /* the writer's frames, innermost
+                                       first: ips[0] follows the store */
+    uintptr_t sps[GL_WATCH_FRAMES];
+    int complete;             /* internal: the record is whole */
+} gl_watch_write;
+
+typedef struct gl_watch_info {
+    uintptr_t address;
+    uint64_t greenlet_id;
+    int64_t owner_thread;
+    int armed;                /* its greenlet's bytes there are saved now */
+    uint64_t own_writes;      /* writes by the greenlet using it, counted */
+    int own_given_up;         /* too many of those: its thread no longer
+                                 trapped */
+} gl_watch_info;
+
+/* Watches `address` in `greenlet`'s stack whenever it is saved, in every
+ * thread that exists now. `holder_object` (may be NULL) is the path of
+ * the object whose code keeps the pointer: writes from its code in the
+ * greenlet's own thread are recorded too. The caller keeps the greenlet's
+ * record alive while watched. Errors: GL_EINVAL, GL_EDEAD, GL_ENOSPC (all
+ * GL_WATCH_MAX in use), GL_EUNAVAILABLE (perf events or breakpoints not
+ * available: gl_watch_unavailable() says why). Watching an address
+ * already watched for that greenlet is not an error. */
+GL_EXPORT int gl_watch_add(uintptr_t address, const gl_greenlet *greenlet,
+                           const char *holder_object);
+/* Stops watching `address` (every greenlet's). */
+GL_EXPORT void gl_watch_remove(uintptr_t address);
+/* Stops every watch. Recorded writes stay. */
+GL_EXPORT void gl_watch_clear(void);
+/* Nonzero while any watch exists: cheap, for the switch path. */
+GL_EXPORT int gl_watch_active(void);
+/* Arms each watch whose greenlet's bytes at its address are saved now,
+ * disarms the others, and drops those whose greenlet died. A runtime
+ * calls it after switches while gl_watch_active(). */
+GL_EXPORT void gl_watch_refresh(void);
+/* The watches now, at most `capacity`; returns how many. */
+GL_EXPORT size_t gl_watch_list(gl_watch_info *out, size_t capacity);
+/* The writes recorded so far, oldest first, at most `capacity`; returns
+ * how many; *dropped (may be NULL): writes not kept for lack of room. */
+GL_EXPORT size_t gl_watch_writes(gl_watch_write *out, size_t capacity,
+                                 uint64_t *dropped);
+/* Why watchpoints are not available, after GL_EUNAVAILABLE; "" before. */
+GL_EXPORT const char *gl_watch_unavailable(void);
 
 #ifdef __cplusplus
 }

@@ -19,7 +19,8 @@
  * - the writable segments (PT_LOAD with PF_W: .data, .bss, .got and the
  *   like) of every loaded object, word by word. A holder is attributed to
  *   its object and the symbol covering it, if any (dynamic, or static
- *   from the file's .symtab: elf_symbols.c);
+ *   from the file's .symtab: elf_symbols.c). libunwind's are left out:
+ *   its caches hold the frames that the audit and the watches walked;
  * - the stacks of the process's other threads, from each one's stack
  *   pointer up to the frame of glibc's start_thread (found by unwinding;
  *   the end of the stack's mapping if not found): the live frames of the
@@ -39,7 +40,7 @@
  *   scanned (CPython's object arenas among it). Left out: the stacks of threads (found by their
  *   stack pointers, and by the engine's records of their tops), the
  *   engine's records and heap copies (gl_engine_blocks: they hold stack
- *   addresses by design) and this scan's own arrays.
+ *   addresses by design), the watches' records (hazard_watch.c) and this scan's own arrays.
  * The scanning thread's own stack is not scanned, nor the engine's
  * monitor thread's (its frames hold copies of records). Words the runtime
  * keeps and handles correctly (CPython's thread states point at the
@@ -211,6 +212,7 @@ static int walk_registry(void *context)
     scan *s = context;
     gl_registry_walk(NULL, collect_parts, s);
     gl_engine_blocks(remember_block, s);
+    gl__watch_blocks(remember_block, s);
     return 0;
 }
 
@@ -343,9 +345,11 @@ static int left_out(scan *s, uintptr_t holder, holder_place *place)
     for (size_t i = 0; i < s->setup.count; i++)
         if (s->setup.slots[i] == holder)
             return 1; /* a register its thread inherited at its creation */
+    if (in_ranges(&s->engine_blocks, holder))
+        return 1;
     if (place->kind != GL_HAZARD_IN_HEAP)
         return 0;
-    if (in_ranges(&s->engine_blocks, holder) || in_own_arrays(s, holder))
+    if (in_own_arrays(s, holder))
         return 1;
     if (!place->allocation) { /* memory the sanitizer's allocator has */
         uintptr_t start;
@@ -396,6 +400,14 @@ scan_words(scan *s, uintptr_t start, uintptr_t end, holder_place *place)
         check_word(s, at, *(const volatile uintptr_t *)at, place);
 }
 
+/* libunwind's caches keep addresses of the frames it walked: the
+ * audit's own walks, and the watches'. A tool, not a holder. */
+static int is_unwinder(const char *object)
+{
+    const char *name = strrchr(object, '/');
+    return strncmp(name ? name + 1 : object, "libunwind", 9) == 0;
+}
+
 static int scan_object(struct dl_phdr_info *info, size_t size, void *context)
 {
     (void)size;
@@ -407,6 +419,8 @@ static int scan_object(struct dl_phdr_info *info, size_t size, void *context)
         program[n > 0 ? n : 0] = '\0';
         object = program;
     }
+    if (is_unwinder(object))
+        return 0;
     for (int i = 0; i < info->dlpi_phnum && !s->error; i++) {
         const ElfW(Phdr) *segment = &info->dlpi_phdr[i];
         if (segment->p_type != PT_LOAD || !(segment->p_flags & PF_W))

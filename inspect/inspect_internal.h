@@ -54,6 +54,11 @@ GL_HIDDEN int gl__thread_setup(uintptr_t ip, uintptr_t sp,
                                uintptr_t stack_end,
                                gl__thread_setup_words *setup);
 
+/* The watches' own memory (hazard_watch.c), which holds the stack
+ * addresses they watch and the writers' frames: for the audit to leave
+ * out, as the engine's. */
+GL_HIDDEN void gl__watch_blocks(gl_block_visitor *visit, void *context);
+
 /* Names the data symbol of the ELF object at `path` (loaded with load
  * bias `bias`, as dl_iterate_phdr's dlpi_addr) that covers `address`:
  * its name into name[size] and address - its start into *offset.
@@ -64,6 +69,12 @@ GL_HIDDEN int gl__thread_setup(uintptr_t ip, uintptr_t sp,
 GL_HIDDEN int gl__elf_data_symbol(const char *path, uintptr_t bias,
                                   uintptr_t address, char *name,
                                   size_t size, uintptr_t *offset);
+/* The same for the symbols of `kind`: GL__ELF_DATA as above, or
+ * GL__ELF_FUNCTIONS (STT_FUNC: static functions, for a backtrace). */
+enum { GL__ELF_DATA = 1, GL__ELF_FUNCTIONS = 2 };
+GL_HIDDEN int gl__elf_symbol(const char *path, uintptr_t bias,
+                             uintptr_t address, int kind, char *name,
+                             size_t size, uintptr_t *offset);
 /* Unmaps the file that gl__elf_data_symbol keeps (for tests and leak
  * checkers); the next call maps it again. */
 GL_HIDDEN void gl__elf_symbols_forget(void);

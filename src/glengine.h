@@ -56,7 +56,9 @@ extern "C" {
     X(GL_EPERM, -10, "permission denied")                                     \
     X(GL_EVERSION, -11, "the monitor segment has another layout version")     \
     X(GL_ECORRUPT, -12, "the monitor segment is corrupt or truncated")        \
-    X(GL_ETIMEDOUT, -13, "the process did not answer in time")
+    X(GL_ETIMEDOUT, -13, "the process did not answer in time")              \
+    X(GL_EUNAVAILABLE, -14, "not available on this system")                   \
+    X(GL_ENOSPC, -15, "no room left (all slots in use)")
 
 enum gl_error {
 #define GL_ERROR_ENUM(name, value, message) name = value,

@@ -105,6 +105,14 @@ void gl_py_hazards_free(gl_py_hazard *hits, size_t count);
 int gl_py_hazard_flagged(uint64_t greenlet_id);
 PyObject *gl_py_hazard_scan(PyObject *module, PyObject *unused);
 
+/* watches.c: hardware write watchpoints (inspect/hazard_watch.c) */
+PyObject *gl_py_watch_add(PyObject *module, PyObject *args);
+PyObject *gl_py_watch_clear(PyObject *module, PyObject *unused);
+PyObject *gl_py_watch_list(PyObject *module, PyObject *unused);
+PyObject *gl_py_watch_writes(PyObject *module, PyObject *unused);
+/* Adds the capsule greenlet._watch_C_API. 0, or -1 with an exception. */
+int gl_py_watch_init(PyObject *module);
+
 /* labels.c: names and spawn sites */
 /* Records where `greenlet` is being created, if spawn sites are on. */
 void gl_py_record_spawn_site(PyGreenlet *greenlet, PyThreadState *tstate);

@@ -166,8 +166,17 @@ static PyMethodDef module_methods[] = {
     {"_thread_idents", gl_py_thread_idents, METH_NOARGS,
      "_thread_idents() -> {native id: threading ident} of every thread"},
     {"_hazard_scan", gl_py_hazard_scan, METH_NOARGS,
-     "_hazard_scan() -> a tuple per word of loaded objects' data that points "
+     "_hazard_scan() -> a tuple per word outside the engine that points "
      "into a suspended greenlet's saved stack (for greenlet.inspect.audit)"},
+    {"_watch_add", gl_py_watch_add, METH_VARARGS,
+     "_watch_add(greenlet, address, holder_object or None): a hardware "
+     "write watchpoint on that stack address while it is saved"},
+    {"_watch_clear", gl_py_watch_clear, METH_NOARGS,
+     "_watch_clear(): stops every watch"},
+    {"_watch_list", gl_py_watch_list, METH_NOARGS,
+     "_watch_list() -> a tuple per watch"},
+    {"_watch_writes", gl_py_watch_writes, METH_NOARGS,
+     "_watch_writes() -> (a tuple per write caught, writes not kept)"},
     {"_records", gl_py_records, METH_NOARGS,
      "_records() -> a dict per greenlet record of every thread (for "
      "greenlet.inspect)"},
@@ -216,7 +225,7 @@ PyMODINIT_FUNC PyInit__greenlet(void)
         return NULL;
     gl_py_labels_init();
     if (add_constants(module) < 0 || gl_py_monitor_init(module) < 0 ||
-        gl_py_monitor_client_init(module) < 0) {
+        gl_py_monitor_client_init(module) < 0 || gl_py_watch_init(module) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -17,6 +17,7 @@
  * (finish_switch) before it runs any Python code.
  */
 #include "binding.h"
+#include "glinspect.h"
 
 struct thread_binding {
     PyGreenlet *current;      /* strong: the running greenlet */
@@ -115,6 +116,8 @@ static int finish_switch(void)
     }
     Py_XDECREF(leftover);
     gl_py_release_deferred();
+    if (gl_watch_active()) /* a saved region may have moved: the watches */
+        gl_watch_refresh();
     return result;
 }
 

@@ -6,6 +6,7 @@ __version__ = "3.0.0"
 
 from ._greenlet import (  # noqa: F401
     _C_API,
+    _watch_C_API,
     GREENLET_USE_CONTEXT_VARS,
     GREENLET_USE_GC,
     GREENLET_USE_STANDARD_THREADING,

@@ -51,7 +51,13 @@ typedef struct _greenlet {
 #define PyGreenlet_GET_PARENT_NUM 11
 
 #ifndef GREENLET_MODULE
-static void **_PyGreenlet_API = NULL;
+#if defined(__GNUC__)
+#define PyGreenlet_MAYBE_UNUSED __attribute__((unused))
+#else
+#define PyGreenlet_MAYBE_UNUSED
+#endif
+/* Each may go unused: an extension may take one API and not the other. */
+static void **_PyGreenlet_API PyGreenlet_MAYBE_UNUSED = NULL;
 
 #define PyGreenlet_Type (*(PyTypeObject *)_PyGreenlet_API[PyGreenlet_Type_NUM])
 #define PyExc_GreenletError ((PyObject *)_PyGreenlet_API[PyExc_GreenletError_NUM])
@@ -93,6 +99,27 @@ static void **_PyGreenlet_API = NULL;
     {                                                                         \
         _PyGreenlet_API = (void **)PyCapsule_Import("greenlet._C_API", 0);    \
     }
+
+/* Watches on stack addresses (this package only: a capsule of its own,
+ * which greenlet 2.x does not have). An extension that hands out the
+ * address of a stack buffer, to be used after a switch, registers it:
+ * while its greenlet is swapped out, hardware watchpoints catch writes
+ * through it, with the writer's backtrace (greenlet.inspect.watch_writes).
+ *   PyGreenlet_WatchImport()          sets _PyGreenlet_Watch_API; NULL
+ *                                     (and an ImportError) without it
+ *   PyGreenlet_WatchStack(address)    watches `address`, in the calling
+ *                                     greenlet's stack: 0, or -1 with an
+ *                                     exception (OSError: no hardware
+ *                                     watchpoints here, or none free)
+ *   PyGreenlet_UnwatchStack(address)  stops watching it */
+static void **_PyGreenlet_Watch_API PyGreenlet_MAYBE_UNUSED = NULL;
+#define PyGreenlet_WatchImport()                                              \
+    (_PyGreenlet_Watch_API =                                                  \
+         (void **)PyCapsule_Import("greenlet._watch_C_API", 0))
+#define PyGreenlet_WatchStack                                                 \
+    (*(int (*)(void *))_PyGreenlet_Watch_API[0])
+#define PyGreenlet_UnwatchStack                                               \
+    (*(void (*)(void *))_PyGreenlet_Watch_API[1])
 #endif /* GREENLET_MODULE */
 
 #ifdef __cplusplus

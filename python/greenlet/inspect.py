@@ -38,6 +38,8 @@ import sys
 import threading
 
 from ._audit import _describe_hazard, _group_by_holder, audit, audit_every
+from ._watch import (WatchUnavailable, unwatch, watch, watch_writes,
+                     watching)
 from ._greenlet import (_labels_of, _native_backtrace, _read_stack,
                         _record_spawn_sites, _records, _set_name,
                         _thread_idents, _threads)
@@ -45,6 +47,7 @@ from ._greenlet import (_labels_of, _native_backtrace, _read_stack,
 __all__ = ["snapshot", "threads", "set_name", "record_spawn_sites",
            "format_tree", "to_json",
            "native_backtrace", "read_stack", "owner", "audit", "audit_every",
+           "watch", "unwatch", "watching", "watch_writes", "WatchUnavailable",
            "report"]
 
 def set_name(greenlet, name):

@@ -20,6 +20,21 @@
  *                         record is freed before f runs, leaving the stale
  *                         pointer in free memory; heap_record() is its
  *                         address meanwhile
+ *   write_kept()          stores through stack_hazards_kept (from
+ *                         whatever greenlet calls it)
+ *   touch_registered()    stores through each registered record
+ *   lend_to_late_worker(f, delay_ms)
+ *                         a worker thread gets a stack buffer's address
+ *                         and stores into it after delay_ms, whether its
+ *                         owner is suspended then or not; f runs
+ *                         meanwhile
+ * The last three store the byte that is there already: through a stale
+ * pointer a real store would corrupt the test process's own stack, and
+ * the watch catches a store whatever it stores.
+ *   register_watched_and_call(f)
+ *                         as register_and_call, and registers the
+ *                         record's address for watching (greenlet.h:
+ *                         PyGreenlet_WatchStack)
  *   lend_to_worker(f)     a worker thread gets a stack buffer's address
  *                         and keeps it on its own stack while f runs;
  *                         it waits to be told to write (in the buffer,
@@ -30,6 +45,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <greenlet.h>
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -74,6 +90,54 @@ static PyObject *register_and_call(PyObject *module, PyObject *function)
     stack_hazards_registry[slot] = &record;
     PyObject *result = PyObject_CallNoArgs(function);
     stack_hazards_registry[slot] = NULL;
+    if (!result)
+        return NULL;
+    Py_DECREF(result);
+    return PyLong_FromLong(record.calls);
+}
+
+static PyObject *write_kept(PyObject *module, PyObject *unused)
+{
+    (void)module;
+    (void)unused;
+    if (!stack_hazards_kept)
+        Py_RETURN_FALSE;
+    volatile char *kept = stack_hazards_kept;
+    kept[0] = kept[0];
+    Py_RETURN_TRUE;
+}
+
+static PyObject *touch_registered(PyObject *module, PyObject *unused)
+{
+    (void)module;
+    (void)unused;
+    long touched = 0;
+    for (size_t slot = 0; slot < 4; slot++)
+        if (stack_hazards_registry[slot]) {
+            volatile long *calls = &stack_hazards_registry[slot]->calls;
+            *calls = *calls;
+            touched++;
+        }
+    return PyLong_FromLong(touched);
+}
+
+/* register_and_call, with the record registered for watching. */
+static PyObject *register_watched_and_call(PyObject *module,
+                                           PyObject *function)
+{
+    (void)module;
+    struct callback_record record = {count_a_call, 0, {0}};
+    size_t slot = 0;
+    while (slot < 4 && stack_hazards_registry[slot])
+        slot++;
+    if (slot == 4)
+        return PyErr_Format(PyExc_RuntimeError, "the registry is full");
+    if (!PyGreenlet_WatchImport() || PyGreenlet_WatchStack(&record.calls) < 0)
+        return NULL;
+    stack_hazards_registry[slot] = &record;
+    PyObject *result = PyObject_CallNoArgs(function);
+    stack_hazards_registry[slot] = NULL;
+    PyGreenlet_UnwatchStack(&record.calls);
     if (!result)
         return NULL;
     Py_DECREF(result);
@@ -158,6 +222,52 @@ static PyObject *heap_record_address(PyObject *module, PyObject *unused)
 
 /* ---------------------------------------------------------- threads */
 
+/* The late worker: stores into the buffer it was lent after a delay,
+ * through a pointer that stays in its frame. */
+struct late {
+    volatile char *volatile buffer;
+    unsigned delay_ms;
+};
+
+__attribute__((noinline)) static void *late_worker(void *argument)
+{
+    struct late *late = argument;
+    volatile char *volatile buffer = late->buffer;
+    usleep(late->delay_ms * 1000u);
+    buffer[0] = buffer[0];
+    return NULL;
+}
+
+static PyObject *lend_to_late_worker(PyObject *module, PyObject *args)
+{
+    (void)module;
+    PyObject *function;
+    unsigned delay_ms;
+    if (!PyArg_ParseTuple(args, "OI", &function, &delay_ms))
+        return NULL;
+    char buffer[64];
+    memset(buffer, 'l', sizeof buffer);
+    struct late *late = PyMem_RawMalloc(sizeof *late);
+    if (!late)
+        return PyErr_NoMemory();
+    late->buffer = buffer;
+    late->delay_ms = delay_ms;
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, late_worker, late) != 0) {
+        PyMem_RawFree(late);
+        return PyErr_Format(PyExc_RuntimeError, "no worker thread");
+    }
+    PyObject *result = PyObject_CallNoArgs(function);
+    Py_BEGIN_ALLOW_THREADS
+    pthread_join(thread, NULL);
+    Py_END_ALLOW_THREADS
+    PyMem_RawFree(late);
+    if (!result)
+        return NULL;
+    Py_DECREF(result);
+    return PyBytes_FromStringAndSize(buffer, 4);
+}
+
 /* The worker: the buffer's address stays in its frame while it waits on
  * the pipe for one byte: 'w' writes into the buffer, anything else
  * quits. */
@@ -224,6 +334,10 @@ static PyMethodDef methods[] = {
     {"keep_in_heap_and_call", keep_in_heap_and_call, METH_VARARGS, NULL},
     {"heap_record", heap_record_address, METH_NOARGS, NULL},
     {"lend_to_worker", lend_to_worker, METH_O, NULL},
+    {"lend_to_late_worker", lend_to_late_worker, METH_VARARGS, NULL},
+    {"write_kept", write_kept, METH_NOARGS, NULL},
+    {"touch_registered", touch_registered, METH_NOARGS, NULL},
+    {"register_watched_and_call", register_watched_and_call, METH_O, NULL},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef definition = {PyModuleDef_HEAD_INIT,

@@ -17,6 +17,7 @@ import time
 
 import pytest
 
+import greenlet as greenlet_package
 from greenlet import getcurrent, greenlet, inspect
 
 from test_gltop_batch import GLTOP, Odd
@@ -34,7 +35,9 @@ def built(tmp_path_factory):
                           sysconfig.get_config_var("EXT_SUFFIX"))
     subprocess.run(["cc", "-shared", "-fPIC", "-pthread", "-O0", "-g",
                     "-Wall", "-Werror",
-                    "-I" + sysconfig.get_paths()["include"], SOURCE, "-o",
+                    "-I" + sysconfig.get_paths()["include"],
+                    "-I" + os.path.dirname(greenlet_package.__file__),
+                    SOURCE, "-o",
                     target], check=True, timeout=120)
     return str(directory)
 
@@ -343,3 +346,144 @@ def test_gltop_lists_the_hits_in_the_detail_pane(built, tmp_path):
     finally:
         screen.close()
         hazardous.close()
+
+
+# ------------------------------------------------------------- watches
+
+def frames_of(write):
+    return [(frame["function"], os.path.basename(frame["object"]))
+            for frame in write["frames"]]
+
+
+def in_stack_hazards(write):
+    return [function for function, object_name in frames_of(write)
+            if object_name.startswith("stack_hazards")]
+
+
+@pytest.fixture
+def watches():
+    """Watches made in a test are taken down after it."""
+    yield
+    inspect.unwatch()
+
+
+def test_a_worker_thread_writing_into_a_saved_stack_is_caught(
+        stack_hazards, watches):
+    main = getcurrent()
+    before = len(inspect.watch_writes())
+    lender = greenlet(lambda: stack_hazards.lend_to_late_worker(
+        main.switch, 300))
+    lender.switch()  # suspended, its bytes saved; the worker sleeps
+    hits = []
+    for _ in range(100):  # until the worker waits in its sleep
+        hits = [h for h in inspect.audit() if h["place"] == "thread stack"]
+        if hits:
+            break
+        time.sleep(0.01)
+    assert hits and hits[0]["greenlet"] is lender
+    watched, = inspect.watch(hits)
+    assert watched["address"] == hits[0]["pointer"]
+    assert watched["greenlet_id"] == hits[0]["greenlet_id"]
+    assert watched["armed"]  # the bytes are saved while main runs
+    deadline = time.monotonic() + 10
+    while len(inspect.watch_writes()) == before and \
+            time.monotonic() < deadline:
+        time.sleep(0.02)
+    write, = inspect.watch_writes()[before:]
+    assert write["kind"] == "from another thread"
+    assert write["writer_native_id"] == hits[0]["thread"]  # the worker
+    assert write["writer_native_id"] != threading.get_native_id()
+    assert write["greenlet"] is lender and write["saved"] is True
+    assert write["address"] == hits[0]["pointer"]
+    # The worker's backtrace: its store in late_worker, a static function
+    # of the extension (named from its .symtab), under the thread's start.
+    assert frames_of(write)[0][0] == "late_worker"
+    assert in_stack_hazards(write) == ["late_worker"]
+    from greenlet._watch import _describe_write
+    line = _describe_write(write)
+    assert ("wrote to 0x%x, from another thread, in the saved stack of "
+            "greenlet #%d, from late_worker (stack_hazards"
+            % (write["address"], write["greenlet_id"])) in line
+    lender.switch()
+    assert lender.dead
+    assert inspect.watching() == []  # a dead greenlet's watch goes
+
+
+def test_writes_through_a_kept_global_and_a_registered_record_are_caught(
+        stack_hazards, watches):
+    main = getcurrent()
+    before = len(inspect.watch_writes())
+    keeper = greenlet(lambda: stack_hazards.keep_and_call(main.switch))
+    keeper.switch()
+    watched = inspect.watch()
+    assert len(watched) == 1, [(h["place"], h["object"], h["symbol"])
+                               for h in inspect.audit()]
+    kept, = watched  # the audit's hit: stack_hazards_kept
+    assert kept["greenlet_id"] == inspect.audit()[0]["greenlet_id"]
+    # Case 3: registered through the C API (greenlet.h), no audit needed.
+    registrar = greenlet(lambda: stack_hazards.register_watched_and_call(
+        lambda: main.switch()))
+    registrar.switch()
+    assert len(inspect.watching()) == 2
+    assert all(w["armed"] for w in inspect.watching())
+    assert stack_hazards.write_kept() is True      # from main
+    assert stack_hazards.touch_registered() == 1   # from main
+    writes = inspect.watch_writes()[before:]
+    # Both greenlets started at the same depth: an address may be in both
+    # saved stacks, and a store then caught for each.
+    caught = {(w["greenlet"], in_stack_hazards(w)[0]) for w in writes}
+    assert (keeper, "write_kept") in caught, writes
+    assert (registrar, "touch_registered") in caught, writes
+    assert {w["kind"] for w in writes} == {"by the holder's code"}
+    assert all(w["writer_native_id"] == threading.get_native_id()
+               for w in writes)
+    # Resumed, a greenlet's own address is not trapped: no new write.
+    count = len(inspect.watch_writes())
+    assert keeper.switch() is None or keeper.dead
+    assert registrar.switch() == 0
+    assert len(inspect.watch_writes()) == count
+
+
+def test_without_perf_events_the_watch_says_why(built):
+    """seccomp is not at hand; ulimit-free: a process whose perf events
+    are refused by the kernel's paranoia cannot be made as root, so the
+    refusal is simulated by a seccomp-less trick: LD_PRELOAD of a
+    perf_event_open that fails with EACCES."""
+    shim = os.path.join(built, "no_perf.so")
+    source = os.path.join(built, "no_perf.c")
+    with open(source, "w") as out:
+        out.write("#define _GNU_SOURCE\n#include <errno.h>\n"
+                  "#include <stdarg.h>\n#include <sys/syscall.h>\n"
+                  "#include <unistd.h>\n#include <dlfcn.h>\n"
+                  "long syscall(long number, ...) {\n"
+                  "  va_list a; va_start(a, number);\n"
+                  "  long x[6]; for (int i = 0; i < 6; i++)"
+                  " x[i] = va_arg(a, long);\n  va_end(a);\n"
+                  "  if (number == SYS_perf_event_open) {"
+                  " errno = EACCES; return -1; }\n"
+                  "  long (*real)(long, ...) = (long (*)(long, ...))"
+                  "dlsym(RTLD_NEXT, \"syscall\");\n"
+                  "  return real(number, x[0], x[1], x[2], x[3], x[4],"
+                  " x[5]);\n}\n")
+    subprocess.run(["cc", "-shared", "-fPIC", "-O1", source, "-o", shim,
+                    "-ldl"], check=True, timeout=120)
+    program = ("import sys; sys.path.insert(0, sys.argv[1])\n"
+               "import stack_hazards\n"
+               "from greenlet import getcurrent, greenlet, inspect\n"
+               "main = getcurrent()\n"
+               "g = greenlet(lambda: stack_hazards.keep_and_call("
+               "main.switch))\ng.switch()\n"
+               "assert len(inspect.audit()) == 1  # the audit still works\n"
+               "try:\n    inspect.watch()\n"
+               "except inspect.WatchUnavailable as error:\n"
+               "    print(error)\n"
+               "g.switch()\n")
+    preload = " ".join(filter(None, [os.environ.get("LD_PRELOAD"), shim]))
+    completed = subprocess.run(
+        [sys.executable, "-c", program, built], capture_output=True,
+        text=True, timeout=60, env=dict(ENVIRONMENT, LD_PRELOAD=preload))
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith(
+        "hardware watchpoints are not available here: perf_event_open: "
+        "Permission denied (see /proc/sys/kernel/perf_event_paranoid"), \
+        completed.stdout

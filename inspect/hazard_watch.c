@@ -1,0 +1,501 @@
+/*
+ * hazard_watch.c -- hardware write watchpoints on stack addresses that
+ * something outside their greenlet keeps (glinspect.h, "watch").
+ *
+ * The audit finds words that point into a suspended greenlet's saved
+ * stack; a watch catches the writes made through such a pointer. The CPU
+ * has a few debug registers per thread (x86-64: 4) that trap after a
+ * store to a chosen address; Linux lends them through perf events of
+ * type PERF_TYPE_BREAKPOINT, one event per thread and address, counting
+ * only that thread's stores. An event opened with sample_period 1 and
+ * O_ASYNC sends its thread a signal (F_SETSIG, F_SETOWN_EX to that very
+ * thread) after each store, before the next instruction: the handler runs
+ * on the writer's stack, and libunwind walks the writer's frames from the
+ * signal's context.
+ *
+ * A watch is armed (its events enabled) only while the address is in the
+ * saved part of its greenlet's stack -- the bytes meant are on the heap,
+ * and the address holds another greenlet's data or nothing in use -- and
+ * disarmed while the greenlet runs again. gl_watch_refresh, called after
+ * switches (the CPython binding calls it when a watch exists), moves the
+ * events to match.
+ *
+ * Not every store to the address while armed is a stale write: the
+ * greenlet of the same thread that uses the address now writes its own
+ * frames there. The handler sorts each store by what it can tell without
+ * calling anything unsafe in a signal handler:
+ *   another thread's store: the stale pointer, surely (recorded);
+ *   the same thread's, from the holder's code (an instruction address of
+ *   the writer's backtrace lies in the code of the object that holds the
+ *   pointer): recorded;
+ *   the same thread's otherwise: the running greenlet's own frames, most
+ *   likely: counted only, and after OWN_WRITES_LIMIT the watch stops
+ *   trapping that thread (each trap costs a signal).
+ * Stores by the kernel (a read() into the buffer) are not seen: events
+ * exclude the kernel, which unprivileged processes must.
+ *
+ * Threads are watched as they were when the watch was made; threads
+ * started afterwards are not (watch again). Each watch takes one debug
+ * register in every thread; at most GL_WATCH_MAX watches at once.
+ */
+#define _GNU_SOURCE
+#include "glinspect.h"
+#include "inspect_internal.h"
+
+#define UNW_LOCAL_ONLY
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libunwind.h>
+#include <link.h>
+#include <linux/hw_breakpoint.h>
+#include <linux/perf_event.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+enum {
+    EVENTS = GL_WATCH_MAX * 512, /* watches x threads */
+    CODE_RANGES = 8,
+    OWN_WRITES_LIMIT = 1000
+};
+
+/* One watched address. Written under `lock` by the thread that makes or
+ * refreshes it; read by the signal handler, which takes no lock: the
+ * fields it reads are set before `active` is, and stay until the watch is
+ * taken down (its events closed first). */
+typedef struct watch {
+    _Atomic int active;
+    _Atomic int armed;           /* events enabled: the bytes are saved */
+    uintptr_t address;
+    const gl_greenlet *greenlet; /* kept alive by the caller */
+    uint64_t greenlet_id;
+    int64_t owner_thread;
+    uintptr_t code_low[CODE_RANGES], code_high[CODE_RANGES]; /* holder's */
+    int code_ranges;
+    char holder[256];            /* the holder's object, "" if unknown */
+    _Atomic uint64_t own_writes; /* stores by the owner's thread, counted */
+    _Atomic int own_given_up;
+} watch;
+
+/* One perf event: a watch in one thread. */
+typedef struct event {
+    _Atomic int fd_plus_one; /* 0: a free entry (static memory is zero) */
+    int watch;
+    int64_t thread;
+} event;
+
+static watch watches[GL_WATCH_MAX];
+static event events[EVENTS];
+static gl_watch_write writes[GL_WATCH_WRITES];
+static _Atomic size_t writes_taken;  /* slots handed out, may exceed */
+static _Atomic uint64_t writes_dropped;
+static _Atomic int any_watch;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+/* The handler there was before ours: its function and flags only (the
+ * rest of a struct sigaction may hold stack garbage: AddressSanitizer's
+ * interceptor of sigaction leaves some there, which the audit finds). */
+static void (*previous_handler)(int);
+static void (*previous_sigaction)(int, siginfo_t *, void *);
+static int handler_installed;
+static char unavailable[256];
+
+/* ------------------------------------------------------------ handler */
+
+static int in_holder_code(const watch *w, uintptr_t ip)
+{
+    for (int i = 0; i < w->code_ranges; i++)
+        if (ip >= w->code_low[i] && ip < w->code_high[i])
+            return 1;
+    return 0;
+}
+
+/* The writer's backtrace, from the signal's context: the first frame is
+ * the instruction after the store. */
+static size_t unwind_writer(void *context, gl_watch_write *record)
+{
+    unw_cursor_t cursor;
+    size_t count = 0;
+    if (unw_init_local2(&cursor, (unw_context_t *)context,
+                        UNW_INIT_SIGNAL_FRAME) < 0)
+        return 0;
+    do {
+        unw_word_t ip, sp;
+        if (unw_get_reg(&cursor, UNW_REG_IP, &ip) < 0 ||
+            unw_get_reg(&cursor, UNW_REG_SP, &sp) < 0)
+            break;
+        record->ips[count] = (uintptr_t)ip;
+        record->sps[count] = (uintptr_t)sp;
+        count++;
+    } while (count < GL_WATCH_FRAMES && unw_step(&cursor) > 0);
+    return count;
+}
+
+static void on_trap(int signal, siginfo_t *info, void *context)
+{
+    int saved_errno = errno;
+    event *e = NULL;
+    for (size_t i = 0; i < EVENTS && !e; i++)
+        if (atomic_load(&events[i].fd_plus_one) == info->si_fd + 1 &&
+            info->si_fd >= 0)
+            e = &events[i];
+    if (!e) { /* not ours: whoever had the signal before */
+        if (previous_sigaction)
+            previous_sigaction(signal, info, context);
+        else if (previous_handler)
+            previous_handler(signal);
+        errno = saved_errno;
+        return;
+    }
+    watch *w = &watches[e->watch];
+    gl_watch_write record = {.address = w->address,
+                             .greenlet_id = w->greenlet_id,
+                             .owner_thread = w->owner_thread,
+                             .writer_thread = (int64_t)syscall(SYS_gettid),
+                             .saved = atomic_load(&w->armed)};
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    record.time_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+    record.frame_count = unwind_writer(context, &record);
+    if (record.writer_thread != record.owner_thread) {
+        record.kind = GL_WATCH_FROM_ANOTHER_THREAD;
+    } else {
+        for (size_t i = 0; i < record.frame_count && !record.kind; i++)
+            if (in_holder_code(w, record.ips[i]))
+                record.kind = GL_WATCH_BY_HOLDER;
+    }
+    if (!record.kind) { /* the running greenlet's own frames, likely */
+        if (atomic_fetch_add(&w->own_writes, 1) + 1 >= OWN_WRITES_LIMIT &&
+            !atomic_exchange(&w->own_given_up, 1))
+            ioctl(info->si_fd, PERF_EVENT_IOC_DISABLE, 0);
+        errno = saved_errno;
+        return;
+    }
+    size_t slot = atomic_fetch_add(&writes_taken, 1);
+    if (slot < GL_WATCH_WRITES) {
+        writes[slot] = record;
+        __atomic_store_n(&writes[slot].complete, 1, __ATOMIC_RELEASE);
+    } else {
+        atomic_fetch_add(&writes_dropped, 1);
+    }
+    errno = saved_errno;
+}
+
+/* ------------------------------------------------------------- events */
+
+static int open_event(uintptr_t address, size_t length, long thread)
+{
+    struct perf_event_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.type = PERF_TYPE_BREAKPOINT;
+    attr.size = sizeof attr;
+    attr.bp_type = HW_BREAKPOINT_W;
+    attr.bp_addr = address;
+    attr.bp_len = length;
+    attr.sample_period = 1;
+    attr.wakeup_events = 1;
+    attr.disabled = 1;
+    attr.exclude_kernel = 1;
+    attr.exclude_hv = 1;
+    int fd = (int)syscall(SYS_perf_event_open, &attr, (pid_t)thread, -1, -1,
+                          PERF_FLAG_FD_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct f_owner_ex owner = {F_OWNER_TID, (pid_t)thread};
+    if (fcntl(fd, F_SETFL, O_ASYNC | O_NONBLOCK) < 0 ||
+        fcntl(fd, F_SETSIG, GL_WATCH_SIGNAL) < 0 ||
+        fcntl(fd, F_SETOWN_EX, &owner) < 0) {
+        int error = errno;
+        close(fd);
+        return -error;
+    }
+    return fd;
+}
+
+static void set_armed(int index, int armed)
+{
+    if (atomic_exchange(&watches[index].armed, armed) == armed)
+        return;
+    for (size_t i = 0; i < EVENTS; i++) {
+        int fd = atomic_load(&events[i].fd_plus_one) - 1;
+        if (fd >= 0 && events[i].watch == index &&
+            !(events[i].thread == watches[index].owner_thread &&
+              atomic_load(&watches[index].own_given_up)))
+            ioctl(fd, armed ? PERF_EVENT_IOC_ENABLE : PERF_EVENT_IOC_DISABLE,
+                  0);
+    }
+}
+
+static void close_events(int index)
+{
+    for (size_t i = 0; i < EVENTS; i++)
+        if (atomic_load(&events[i].fd_plus_one) && events[i].watch == index)
+            close(atomic_exchange(&events[i].fd_plus_one, 0) - 1);
+}
+
+/* Opens the watch's event in every thread of the process. 0, or a
+ * negative errno of the first thread that failed (the others closed). */
+static int open_events(int index, size_t length)
+{
+    DIR *tasks = opendir("/proc/self/task");
+    if (!tasks)
+        return -errno;
+    int failure = 0;
+    size_t next = 0;
+    for (struct dirent *task; !failure && (task = readdir(tasks));) {
+        long thread = strtol(task->d_name, NULL, 10);
+        if (thread <= 0)
+            continue;
+        while (next < EVENTS && atomic_load(&events[next].fd_plus_one))
+            next++;
+        if (next == EVENTS) {
+            failure = -ENOSPC;
+            break;
+        }
+        int fd = open_event(watches[index].address, length, thread);
+        if (fd == -ESRCH)
+            continue; /* the thread has exited meanwhile */
+        if (fd < 0) {
+            failure = fd;
+            break;
+        }
+        events[next].watch = index;
+        events[next].thread = thread;
+        atomic_store(&events[next].fd_plus_one, fd + 1);
+    }
+    closedir(tasks);
+    if (failure)
+        close_events(index);
+    return failure;
+}
+
+/* --------------------------------------------------------------- setup */
+
+static int install_handler(void)
+{
+    if (handler_installed)
+        return 0;
+    /* libunwind's per-thread caches: no lock for the handler to wait on */
+    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_sigaction = on_trap;
+    action.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    struct sigaction previous;
+    memset(&previous, 0, sizeof previous);
+    if (sigaction(GL_WATCH_SIGNAL, &action, &previous) != 0)
+        return -errno;
+    if (previous.sa_flags & SA_SIGINFO)
+        previous_sigaction = previous.sa_sigaction;
+    else if (previous.sa_handler != SIG_IGN && previous.sa_handler != SIG_DFL)
+        previous_handler = previous.sa_handler;
+    explicit_bzero(&previous, sizeof previous);
+    handler_installed = 1;
+    return 0;
+}
+
+struct code_search {
+    const char *object;
+    watch *w;
+};
+
+/* The executable segments of the object named `object`. */
+static int find_code(struct dl_phdr_info *info, size_t size, void *context)
+{
+    (void)size;
+    struct code_search *search = context;
+    char program[256] = "";
+    const char *name = info->dlpi_name;
+    if (!name || !*name) {
+        ssize_t n = readlink("/proc/self/exe", program, sizeof program - 1);
+        program[n > 0 ? n : 0] = '\0';
+        name = program;
+    }
+    if (strcmp(name, search->object) != 0)
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *segment = &info->dlpi_phdr[i];
+        watch *w = search->w;
+        if (segment->p_type == PT_LOAD && (segment->p_flags & PF_X) &&
+            w->code_ranges < CODE_RANGES) {
+            w->code_low[w->code_ranges] = info->dlpi_addr + segment->p_vaddr;
+            w->code_high[w->code_ranges] =
+                w->code_low[w->code_ranges] + segment->p_memsz;
+            w->code_ranges++;
+        }
+    }
+    return 1;
+}
+
+static void note_unavailable(const char *what, int error)
+{
+    snprintf(unavailable, sizeof unavailable,
+             "hardware watchpoints are not available here: %s: %s%s", what,
+             strerror(error),
+             error == EACCES || error == EPERM
+                 ? " (see /proc/sys/kernel/perf_event_paranoid, or run with "
+                   "CAP_PERFMON)"
+                 : error == ENOENT || error == ENOSYS || error == EOPNOTSUPP
+                       ? " (no perf events, or no breakpoint support: a "
+                         "virtual machine or container may hide them)"
+                       : "");
+}
+
+int gl_watch_add(uintptr_t address, const gl_greenlet *greenlet,
+                 const char *holder_object)
+{
+    if (!greenlet || !address)
+        return GL_EINVAL;
+    /* The widest aligned length that covers the address, up to a word. */
+    size_t length = address % 8 == 0   ? HW_BREAKPOINT_LEN_8
+                    : address % 4 == 0 ? HW_BREAKPOINT_LEN_4
+                    : address % 2 == 0 ? HW_BREAKPOINT_LEN_2
+                                       : HW_BREAKPOINT_LEN_1;
+    gl_greenlet_info info;
+    gl_greenlet_get_info(greenlet, &info);
+    if (info.state == GL_STATE_DEAD)
+        return GL_EDEAD;
+    pthread_mutex_lock(&lock);
+    int index = -1, error = 0;
+    for (int i = 0; i < GL_WATCH_MAX; i++) {
+        if (atomic_load(&watches[i].active) &&
+            watches[i].address == address && watches[i].greenlet == greenlet)
+            error = 1; /* watched already */
+        if (index < 0 && !atomic_load(&watches[i].active))
+            index = i;
+    }
+    if (error) {
+        pthread_mutex_unlock(&lock);
+        return 0;
+    }
+    if (index < 0) {
+        pthread_mutex_unlock(&lock);
+        return GL_ENOSPC;
+    }
+    int installed = install_handler();
+    watch *w = &watches[index];
+    *w = (watch){.address = address,
+                 .greenlet = greenlet,
+                 .greenlet_id = info.id,
+                 .owner_thread = info.thread_os_id};
+    atomic_store(&w->armed, 0);
+    snprintf(w->holder, sizeof w->holder, "%s",
+             holder_object ? holder_object : "");
+    if (w->holder[0]) {
+        struct code_search search = {w->holder, w};
+        dl_iterate_phdr(find_code, &search);
+    }
+    int opened = installed ? installed : open_events(index, length);
+    if (opened < 0) {
+        note_unavailable(installed ? "sigaction" : "perf_event_open",
+                         -opened);
+        error = opened == -ENOSPC ? GL_ENOSPC : GL_EUNAVAILABLE;
+    } else {
+        atomic_store(&w->active, 1);
+        atomic_store(&any_watch, 1);
+    }
+    pthread_mutex_unlock(&lock);
+    if (!error)
+        gl_watch_refresh();
+    return error;
+}
+
+void gl_watch_remove(uintptr_t address)
+{
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < GL_WATCH_MAX; i++)
+        if (atomic_load(&watches[i].active) && watches[i].address == address &&
+            atomic_exchange(&watches[i].active, 0))
+            close_events(i);
+    int any = 0;
+    for (int i = 0; i < GL_WATCH_MAX; i++)
+        any |= atomic_load(&watches[i].active);
+    atomic_store(&any_watch, any);
+    pthread_mutex_unlock(&lock);
+}
+
+void gl_watch_clear(void)
+{
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < GL_WATCH_MAX; i++)
+        if (atomic_exchange(&watches[i].active, 0))
+            close_events(i);
+    atomic_store(&any_watch, 0);
+    pthread_mutex_unlock(&lock);
+}
+
+int gl_watch_active(void)
+{
+    return atomic_load_explicit(&any_watch, memory_order_relaxed);
+}
+
+void gl_watch_refresh(void)
+{
+    if (!gl_watch_active())
+        return;
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < GL_WATCH_MAX; i++) {
+        watch *w = &watches[i];
+        if (!atomic_load(&w->active))
+            continue;
+        gl_greenlet_info info;
+        gl_greenlet_get_info(w->greenlet, &info);
+        if (info.state == GL_STATE_DEAD) { /* its stack is gone */
+            atomic_store(&w->active, 0);
+            close_events(i);
+            continue;
+        }
+        set_armed(i, info.state == GL_STATE_SUSPENDED &&
+                         w->address >= info.stack_pointer &&
+                         w->address < info.stack_pointer + info.saved_bytes);
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+size_t gl_watch_list(gl_watch_info *out, size_t capacity)
+{
+    size_t count = 0;
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < GL_WATCH_MAX && count < capacity; i++)
+        if (atomic_load(&watches[i].active))
+            out[count++] = (gl_watch_info){
+                watches[i].address, watches[i].greenlet_id,
+                watches[i].owner_thread, atomic_load(&watches[i].armed),
+                atomic_load(&watches[i].own_writes),
+                atomic_load(&watches[i].own_given_up)};
+    pthread_mutex_unlock(&lock);
+    return count;
+}
+
+size_t gl_watch_writes(gl_watch_write *out, size_t capacity,
+                       uint64_t *dropped)
+{
+    size_t taken = atomic_load(&writes_taken), count = 0;
+    if (taken > GL_WATCH_WRITES)
+        taken = GL_WATCH_WRITES;
+    for (size_t i = 0; i < taken && count < capacity; i++)
+        if (__atomic_load_n(&writes[i].complete, __ATOMIC_ACQUIRE))
+            out[count++] = writes[i];
+    if (dropped)
+        *dropped = atomic_load(&writes_dropped);
+    return count;
+}
+
+void gl__watch_blocks(gl_block_visitor *visit, void *context)
+{
+    visit(watches, sizeof watches, context);
+    visit(writes, sizeof writes, context);
+}
+
+const char *gl_watch_unavailable(void)
+{
+    return unavailable;
+}
