@@ -186,41 +186,67 @@ static size_t split_fields(char *line, char **field, size_t max)
     return n;
 }
 
-/* The hits of the audit answer in `stacks` that point into greenlet
- * `id`'s saved stack ("hazard" lines of monitor_layout.h). */
-static void add_hazard_hits(struct builder *b, uint64_t id,
-                            const gltop_detail_stacks *stacks)
+/* Calls show(b, fields) for each line of the audit answer in `stacks`
+ * that is a `kind` line of `count` fields about greenlet `id` (its first
+ * field after the kind); returns how many. */
+typedef void answer_line_shower(struct builder *b, char **fields);
+static size_t show_answer_lines(struct builder *b, uint64_t id,
+                                const gltop_detail_stacks *stacks,
+                                const char *kind, size_t count,
+                                answer_line_shower *show)
 {
     if (!stacks || stacks->id != id || !stacks->audit)
-        return;
+        return 0;
     char *copy = strdup(stacks->audit);
     if (!copy) {
         b->failed = 1;
-        return;
+        return 0;
     }
     size_t shown = 0;
+    char *f[16] = {0};
     for (char *line = copy, *next; line && *line; line = next) {
         next = strchr(line, '\n');
         if (next)
             *next++ = '\0';
-        char *f[13] = {0};
-        if (split_fields(line, f, 13) != 13 || strcmp(f[0], "hazard") != 0 ||
+        if (split_fields(line, f, count) != count || strcmp(f[0], kind) != 0 ||
             strtoull(f[1], NULL, 10) != id)
             continue;
-        unsigned long long pointer = strtoull(f[3], NULL, 16);
-        unsigned long long start = strtoull(f[4], NULL, 16);
-        add(b, GLTOP_LINE_ALERT, "     %s%s%s (%s) holds 0x%llx (%s+%llu)"
-            "%s%s%s",
-            f[7][0] ? f[7] : f[2], f[7][0] ? "+" : "", f[7][0] ? f[8] : "",
-            gltop_base_name(f[6]), pointer,
-            strcmp(f[12], "live") == 0 ? "live" : "saved", pointer - start,
-            f[9][0] ? ", in " : "", f[9], f[9][0] ? "()" : "");
+        show(b, f);
         shown++;
     }
     free(copy);
-    if (!shown)
+    return shown;
+}
+
+/* A "hazard" line: a word pointing into the greenlet's stack. */
+static void show_hazard(struct builder *b, char **f)
+{
+    unsigned long long pointer = strtoull(f[3], NULL, 16);
+    unsigned long long start = strtoull(f[4], NULL, 16);
+    add(b, GLTOP_LINE_ALERT, "     %s%s%s (%s) holds 0x%llx (%s+%llu)%s%s%s",
+        f[7][0] ? f[7] : f[2], f[7][0] ? "+" : "", f[7][0] ? f[8] : "",
+        gltop_base_name(f[6]), pointer,
+        strcmp(f[12], "live") == 0 ? "live" : "saved", pointer - start,
+        f[9][0] ? ", in " : "", f[9], f[9][0] ? "()" : "");
+}
+
+/* A "write" line: a write through a watched address, caught. */
+static void show_write(struct builder *b, char **f)
+{
+    add(b, GLTOP_LINE_ALERT, "     thread %s wrote to %s, %s (%s): %s", f[3],
+        f[2], f[4], f[5], f[6][0] ? f[6] : "no backtrace");
+}
+
+/* The hits of the audit answer in `stacks` that point into greenlet
+ * `id`'s stack, and the writes into it that watches caught. */
+static void add_hazard_hits(struct builder *b, uint64_t id,
+                            const gltop_detail_stacks *stacks)
+{
+    if (stacks && stacks->id == id && stacks->audit &&
+        !show_answer_lines(b, id, stacks, "hazard", 13, show_hazard))
         add(b, GLTOP_LINE_NOTE, "     the audit just asked for found none "
                                 "now (r asks again)");
+    show_answer_lines(b, id, stacks, "write", 7, show_write);
 }
 
 static void add_flags(struct builder *b, const gltop_model *model,

@@ -580,9 +580,12 @@ int gl_monitor_request(gl_monitor_reader *reader, uint64_t greenlet_id,
 {
     const unsigned known_kinds = GL_MONITOR_REQUEST_PYTHON_STACK |
                                  GL_MONITOR_REQUEST_NATIVE_STACK |
-                                 GL_MONITOR_REQUEST_AUDIT;
+                                 GL_MONITOR_REQUEST_AUDIT |
+                                 GL_MONITOR_REQUEST_WATCH;
     if (!reader || !text || !size || !status || timeout_ms <= 0 ||
-        kinds == 0 || (kinds & ~known_kinds))
+        kinds == 0 || (kinds & ~known_kinds) ||
+        ((kinds & GL_MONITOR_REQUEST_WATCH) &&
+         !(kinds & GL_MONITOR_REQUEST_AUDIT))) /* a watch of the audit's */
         return GL_EINVAL;
     *text = NULL;
     *size = 0;

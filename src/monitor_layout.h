@@ -133,7 +133,10 @@ enum {
     GL_MONITOR_REQUEST_NATIVE_STACK = 2u,
     /* The hazard audit of the whole process (the greenlet id is ignored):
      * a "hazard" line per hit, or a "note" when there is none. */
-    GL_MONITOR_REQUEST_AUDIT = 4u
+    GL_MONITOR_REQUEST_AUDIT = 4u,
+    /* With AUDIT: also watch the hits' addresses for writes (hardware
+     * watchpoints); "write" lines of later audits list the writes caught. */
+    GL_MONITOR_REQUEST_WATCH = 8u
 };
 
 /*
@@ -153,6 +156,12 @@ enum {
  *    "live" (in place, but another greenlet has the address saved and
  *    takes it back when it resumes); several lines for one HOLDER, one
  *    per greenlet that has that address
+ *   "write\tGREENLET\tADDRESS\tWRITER_TID\tKIND\tSTATE\tFRAMES\n"   a write
+ *    caught by a watch (GL_MONITOR_REQUEST_WATCH): thread WRITER_TID wrote
+ *    at ADDRESS, in GREENLET's stack, "from another thread" or "by the
+ *    holder's code" (KIND) while GREENLET's bytes there were "saved" or
+ *    "live" (STATE); FRAMES is its backtrace, innermost first, as
+ *    "FUNCTION+0xOFFSET (OBJECT)" joined by " < "
  * OFFSET, IP and the addresses are hexadecimal with 0x. A field never contains a tab or
  * a newline (the process replaces them with spaces).
  */

@@ -1382,8 +1382,11 @@ TEST(monitor_request_times_out_without_an_answer)
     const unsigned python = GL_MONITOR_REQUEST_PYTHON_STACK;
     CHECK_EQ(gl_monitor_request(reader, 1, 0, 100, &text, &length, &status),
              GL_EINVAL);
-    CHECK_EQ(gl_monitor_request(reader, 1, 8, 100, &text, &length, &status),
-             GL_EINVAL);
+    CHECK_EQ(gl_monitor_request(reader, 1, 16, 100, &text, &length, &status),
+             GL_EINVAL); /* unknown */
+    CHECK_EQ(gl_monitor_request(reader, 1, GL_MONITOR_REQUEST_WATCH, 100,
+                                &text, &length, &status),
+             GL_EINVAL); /* a watch without the audit */
     CHECK_EQ(gl_monitor_request(reader, 1, python, 0, &text, &length,
                                 &status),
              GL_EINVAL);

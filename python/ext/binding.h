@@ -101,6 +101,8 @@ typedef struct gl_py_hazard {
  * error. */
 int gl_py_hazard_audit(gl_py_hazard **hits, size_t *count);
 void gl_py_hazards_free(gl_py_hazard *hits, size_t count);
+/* The suspended greenlet with that id, borrowed; NULL if none. */
+PyGreenlet *gl_py_greenlet_of(uint64_t id);
 /* Whether the last audit hit greenlet `id`. Under the GIL. */
 int gl_py_hazard_flagged(uint64_t greenlet_id);
 PyObject *gl_py_hazard_scan(PyObject *module, PyObject *unused);
@@ -110,6 +112,14 @@ PyObject *gl_py_watch_add(PyObject *module, PyObject *args);
 PyObject *gl_py_watch_clear(PyObject *module, PyObject *unused);
 PyObject *gl_py_watch_list(PyObject *module, PyObject *unused);
 PyObject *gl_py_watch_writes(PyObject *module, PyObject *unused);
+/* Watches the first saved candidate of each holder among `hits`;
+ * returns how many were watched, *failure the reason if watching is not
+ * available. Under the GIL. */
+int gl_py_watch_hits(const gl_py_hazard *hits, size_t count,
+                     const char **failure);
+/* The function (dynamic or static symbol), offset and object of `ip`. */
+void gl_py_name_ip(uintptr_t ip, char *function, size_t size,
+                   uintptr_t *offset, const char **object);
 /* Adds the capsule greenlet._watch_C_API. 0, or -1 with an exception. */
 int gl_py_watch_init(PyObject *module);
 

@@ -98,15 +98,22 @@ static int match_owner(const gl_greenlet_info *info, void *context)
     return 1;
 }
 
+PyGreenlet *gl_py_greenlet_of(uint64_t id)
+{
+    struct owner_lookup lookup = {id, NULL};
+    gl_registry_walk(NULL, match_owner, &lookup);
+    PyGreenlet *greenlet = lookup.binding;
+    return greenlet && greenlet->pimpl && greenlet->pimpl->record ? greenlet
+                                                                 : NULL;
+}
+
 /* The C frame of greenlet `id` whose locals hold `address`: the innermost
  * frame whose stack pointer is at or below it (frames come innermost
  * first, their stack pointers rising). */
 static void find_owning_frame(gl_py_hazard *hazard)
 {
-    struct owner_lookup lookup = {hazard->hit.greenlet_id, NULL};
-    gl_registry_walk(NULL, match_owner, &lookup);
-    PyGreenlet *greenlet = lookup.binding;
-    if (!greenlet || !greenlet->pimpl || !greenlet->pimpl->record)
+    PyGreenlet *greenlet = gl_py_greenlet_of(hazard->hit.greenlet_id);
+    if (!greenlet)
         return;
     enum { FRAMES = 128 };
     gl_native_frame *frames = PyMem_Malloc(FRAMES * sizeof *frames);

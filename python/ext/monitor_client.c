@@ -255,6 +255,8 @@ int gl_py_monitor_client_init(PyObject *module)
                                 GL_MONITOR_REQUEST_NATIVE_STACK) ||
         PyModule_AddIntConstant(module, "_MONITOR_AUDIT",
                                 GL_MONITOR_REQUEST_AUDIT) ||
+        PyModule_AddIntConstant(module, "_MONITOR_WATCH",
+                                GL_MONITOR_REQUEST_WATCH) ||
         PyModule_AddIntConstant(module, "_MONITOR_ANSWER_OK",
                                 GL_MONITOR_ANSWER_OK) ||
         PyModule_AddIntConstant(module, "_MONITOR_ANSWER_NO_SUCH_GREENLET",

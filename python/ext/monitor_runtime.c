@@ -384,8 +384,46 @@ static int match_id(const gl_greenlet_info *info, void *context)
     return 1;
 }
 
-/* The audit's hits, a line each (monitor_layout.h). */
-static void audit_lines(struct answer *a)
+/* The writes the watches caught, a line each (monitor_layout.h). */
+static void write_lines(struct answer *a)
+{
+    gl_watch_write *caught = PyMem_RawMalloc(GL_WATCH_WRITES * sizeof *caught);
+    size_t count = caught ? gl_watch_writes(caught, GL_WATCH_WRITES, NULL) : 0;
+    for (size_t i = 0; i < count; i++) {
+        char frames[1024] = "";
+        size_t used = 0;
+        for (size_t f = 0; f < caught[i].frame_count && f < 8; f++) {
+            char function[128];
+            uintptr_t offset;
+            const char *object;
+            gl_py_name_ip(caught[i].ips[f], function, sizeof function, &offset,
+                          &object);
+            const char *slash = strrchr(object, '/');
+            int n = snprintf(frames + used, sizeof frames - used,
+                             "%s%s+0x%" PRIxPTR " (%s)", f ? " < " : "",
+                             function[0] ? function : "??", offset,
+                             slash ? slash + 1 : object);
+            if (n < 0 || (size_t)n >= sizeof frames - used)
+                break;
+            used += (size_t)n;
+        }
+        sanitize(frames);
+        add_line(a, "write\t%" PRIu64 "\t0x%" PRIxPTR "\t%" PRId64 "\t%s\t%s\t%s\n",
+                 caught[i].greenlet_id, caught[i].address,
+                 caught[i].writer_thread,
+                 caught[i].kind == GL_WATCH_FROM_ANOTHER_THREAD
+                     ? "from another thread"
+                     : "by the holder's code",
+                 caught[i].saved ? "saved" : "live", frames);
+    }
+    if (caught)
+        explicit_bzero(caught, count * sizeof *caught);
+    PyMem_RawFree(caught);
+}
+
+/* The audit's hits, a line each (monitor_layout.h); with `watch`, their
+ * addresses watched too. */
+static void audit_lines(struct answer *a, int watch)
 {
     gl_py_hazard *hits;
     size_t count;
@@ -397,6 +435,15 @@ static void audit_lines(struct answer *a)
     if (count == 0)
         add_line(a, "note\tno hazard: no word outside the engine points "
                     "into a saved stack\n");
+    if (watch && count) {
+        const char *failure;
+        int watched = gl_py_watch_hits(hits, count, &failure);
+        if (failure)
+            add_line(a, "note\tnot watched: %s\n", failure);
+        else
+            add_line(a, "note\twatching %d address%s for writes\n", watched,
+                     watched == 1 ? "" : "es");
+    }
     for (size_t i = 0; i < count; i++) {
         gl_hazard_hit *hit = &hits[i].hit;
         if (hit->holder_kind == GL_HAZARD_IN_THREAD_STACK)
@@ -426,6 +473,7 @@ static void audit_lines(struct answer *a)
                  hit->saved ? "saved" : "live");
     }
     gl_py_hazards_free(hits, count);
+    write_lines(a);
 }
 
 static int answer(uint64_t id, unsigned kinds, char *buffer, size_t capacity,
@@ -434,7 +482,7 @@ static int answer(uint64_t id, unsigned kinds, char *buffer, size_t capacity,
     (void)context;
     if (kinds & GL_MONITOR_REQUEST_AUDIT) { /* of the process: no greenlet */
         struct answer a = {buffer, capacity, 0, 0};
-        audit_lines(&a);
+        audit_lines(&a, (kinds & GL_MONITOR_REQUEST_WATCH) != 0);
         *size = a.size;
         return a.truncated ? GL_MONITOR_ANSWER_TRUNCATED
                            : GL_MONITOR_ANSWER_OK;

@@ -95,27 +95,35 @@ PyObject *gl_py_watch_list(PyObject *module, PyObject *unused)
     return list;
 }
 
+void gl_py_name_ip(uintptr_t ip, char *function, size_t size,
+                   uintptr_t *offset, const char **object)
+{
+    Dl_info where;
+    function[0] = '\0';
+    *offset = 0;
+    *object = "";
+    /* ip - 1: a return address may be past its function's end */
+    if (!dladdr((void *)(ip - 1), &where))
+        return;
+    *object = where.dli_fname ? where.dli_fname : "";
+    if (where.dli_sname && where.dli_saddr) {
+        snprintf(function, size, "%s", where.dli_sname);
+        *offset = ip - (uintptr_t)where.dli_saddr;
+    } else if ((*object)[0] &&
+               gl__elf_symbol(*object, (uintptr_t)where.dli_fbase, ip - 1,
+                              GL__ELF_FUNCTIONS, function, size, offset)) {
+        *offset += 1;
+    }
+}
+
 /* A frame of a writer's backtrace as a dict: function (dynamic symbol,
  * else the object's own symbol table), offset, object, ip. */
 static PyObject *frame_as_dict(uintptr_t ip)
 {
-    Dl_info where;
-    char function[128] = "";
-    uintptr_t offset = 0;
-    const char *object = "";
-    /* ip - 1: a return address may be past its function's end */
-    if (dladdr((void *)(ip - 1), &where)) {
-        object = where.dli_fname ? where.dli_fname : "";
-        if (where.dli_sname && where.dli_saddr) {
-            snprintf(function, sizeof function, "%s", where.dli_sname);
-            offset = ip - (uintptr_t)where.dli_saddr;
-        } else if (object[0] &&
-                   gl__elf_symbol(object, (uintptr_t)where.dli_fbase, ip - 1,
-                                  GL__ELF_FUNCTIONS, function,
-                                  sizeof function, &offset)) {
-            offset += 1;
-        }
-    }
+    char function[128];
+    uintptr_t offset;
+    const char *object;
+    gl_py_name_ip(ip, function, sizeof function, &offset, &object);
     return Py_BuildValue("{s:s,s:K,s:s,s:K}", "function", function,
                          "offset", (unsigned long long)offset, "object",
                          object, "ip", (unsigned long long)ip);
@@ -158,6 +166,33 @@ PyObject *gl_py_watch_writes(PyObject *module, PyObject *unused)
     PyMem_Free(caught);
     return list ? Py_BuildValue("(NK)", list, (unsigned long long)dropped)
                 : NULL;
+}
+
+int gl_py_watch_hits(const gl_py_hazard *hits, size_t count,
+                     const char **failure)
+{
+    int watched = 0;
+    *failure = NULL;
+    for (size_t i = 0; i < count && !*failure; i++) {
+        const gl_hazard_hit *hit = &hits[i].hit;
+        PyGreenlet *greenlet = gl_py_greenlet_of(hit->greenlet_id);
+        if (!hit->saved || !greenlet || (i > 0 && hits[i - 1].hit.holder ==
+                                                      hit->holder))
+            continue; /* the first saved candidate of each holder */
+        int code = gl_watch_add(
+            hit->target, greenlet->pimpl->record,
+            hit->holder_kind == GL_HAZARD_IN_OBJECT ? hit->object : NULL);
+        if (code == GL_ENOSPC)
+            break;
+        if (code)
+            *failure = code == GL_EUNAVAILABLE ? gl_watch_unavailable()
+                                               : gl_strerror(code);
+        else if (keep_watched(greenlet) == 0)
+            watched++;
+        else
+            PyErr_Clear();
+    }
+    return watched;
 }
 
 /* ------------------------------------------------ the extensions' API */

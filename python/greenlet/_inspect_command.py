@@ -2,7 +2,7 @@
 
     python -m greenlet.inspect                  processes that use greenlets
     python -m greenlet.inspect PID [--json] [--stacks]
-    python -m greenlet.inspect audit PID [--json]
+    python -m greenlet.inspect audit PID [--json] [--watch]
     python -m greenlet.inspect run SCRIPT [ARGS...]
 
 Without arguments, and with a PID, it reads the monitor segments that
@@ -43,7 +43,7 @@ exit status:
   6  the process's monitor segment has another layout version (another
      greenlet release): inspect it with that release
   7  the segment is corrupt, or the process did not answer in time
-  8  (audit) hazards found
+  8  (audit) hazards found, or writes caught by watches
 """
 
 # MonitorError codes -> exit status (see EXAMPLES).
@@ -90,6 +90,11 @@ def parse_audit(arguments):
     parser.add_argument("pid", metavar="PID", type=int)
     parser.add_argument("--json", action="store_true",
                         help="print JSON instead of text")
+    parser.add_argument("--watch", action="store_true",
+                        help="also watch the addresses found for writes "
+                             "(hardware watchpoints): later audits list "
+                             "the writes caught, with the writer's "
+                             "backtrace")
     parser.add_argument("--timeout", type=float, default=5.0,
                         metavar="SECONDS",
                         help="how long to wait for the answer (default: 5)")
@@ -104,15 +109,16 @@ def parse_audit(arguments):
 def audit_process(options):
     from ._monitor_view import MonitorError, audit_of, format_audit
     try:
-        hits, notes = audit_of(options.pid, options.timeout)
+        hits, writes, notes = audit_of(options.pid, options.timeout,
+                                       options.watch)
     except MonitorError as error:
         return fail(error)
     if options.json:
         print(json.dumps({"pid": options.pid, "hazards": hits,
-                          "notes": notes}, indent=1))
+                          "writes": writes, "notes": notes}, indent=1))
     else:
-        print(format_audit(options.pid, hits, notes))
-    return 8 if hits else 0
+        print(format_audit(options.pid, hits, notes, writes))
+    return 8 if hits or writes else 0
 
 
 def parse_watch(arguments):

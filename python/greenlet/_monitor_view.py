@@ -12,7 +12,7 @@ attaches, and answers requests): nothing here stops or traces it.
 import os
 
 from ._greenlet import (MonitorError, _MONITOR_ANSWER_NO_SUCH_GREENLET,
-                        _MONITOR_AUDIT,
+                        _MONITOR_AUDIT, _MONITOR_WATCH,
                         _MONITOR_ANSWER_OK, _MONITOR_ANSWER_TRUNCATED,
                         _MONITOR_ANSWER_UNAVAILABLE, _MONITOR_NATIVE_STACK,
                         _MONITOR_PYTHON_STACK, _monitor_processes,
@@ -83,8 +83,13 @@ HAZARD_NUMBERS = {"greenlet_id": 10, "holder": 16, "pointer": 16,
                   "frame_offset": 16}
 
 
+WRITE_FIELDS = ("greenlet_id", "address", "writer_native_id", "kind",
+                "state", "frames")
+
+
 def _parse_hazards(text):
-    hits, notes = [], []
+    """(hits, writes, notes) of an audit's answer."""
+    hits, writes, notes = [], [], []
     for line in text.split("\n"):
         fields = line.split("\t")
         if fields[0] == "hazard" and len(fields) == 1 + len(HAZARD_FIELDS):
@@ -98,9 +103,16 @@ def _parse_hazards(text):
             if hit["frame"] is None:
                 hit["frame_offset"] = None
             hits.append(hit)
+        elif fields[0] == "write" and len(fields) == 1 + len(WRITE_FIELDS):
+            write = dict(zip(WRITE_FIELDS, fields[1:]))
+            write["greenlet_id"] = _number(write["greenlet_id"], 10)
+            write["address"] = _number(write["address"], 16)
+            write["writer_native_id"] = _number(write["writer_native_id"],
+                                                10)
+            writes.append(write)
         elif fields[0] == "note" and len(fields) >= 2:
             notes.append("\t".join(fields[1:]))
-    return hits, notes
+    return hits, writes, notes
 
 
 def _number(text, base):
@@ -128,28 +140,44 @@ def stacks_of(pid, ids, timeout=2.0):
     return stacks
 
 
-def audit_of(pid, timeout=2.0):
-    """Asks process `pid` to run the hazard audit: (hits, notes), each hit
-    a dict with greenlet_id, holder, pointer, start and end (the part of
-    the greenlet's stack), state ("saved" or "live"), object, symbol and
-    symbol_offset (None when not exported), frame and frame_offset (None
-    when unknown). Raises MonitorError."""
-    status, text = _monitor_request(pid, 0, _MONITOR_AUDIT,
+def audit_of(pid, timeout=2.0, watch=False):
+    """Asks process `pid` to run the hazard audit (and with `watch`, to
+    watch the addresses it finds for writes): (hits, writes, notes), each
+    hit a dict with greenlet_id, holder, pointer, start and end (the part
+    of the greenlet's stack), state ("saved" or "live"), object, symbol
+    and symbol_offset (None when not exported), frame and frame_offset
+    (None when unknown); each write caught by the process's watches a
+    dict with greenlet_id, address, writer_native_id, kind, state and
+    frames (text). Raises MonitorError."""
+    kinds = _MONITOR_AUDIT | (_MONITOR_WATCH if watch else 0)
+    status, text = _monitor_request(pid, 0, kinds,
                                     max(1, int(timeout * 1000)))
-    hits, notes = _parse_hazards(text)
+    hits, writes, notes = _parse_hazards(text)
     if status != _MONITOR_ANSWER_OK:
         notes.append(ANSWER_STATUS.get(status, "status %d" % status))
-    return hits, notes
+    return hits, writes, notes
 
 
-def format_audit(pid, hits, notes):
+def _write_lines(writes):
+    return ["  thread %s wrote to 0x%x, %s, in the %s stack of greenlet #%s,"
+            " from %s" % (w["writer_native_id"], w["address"] or 0,
+                          w["kind"], w["state"], w["greenlet_id"],
+                          w["frames"] or "an unknown place")
+            for w in writes]
+
+
+def format_audit(pid, hits, notes, writes=()):
     """The audit's answer as text: per holder, who holds what, and the
-    greenlets whose saved stack it points into (the likely one first)."""
+    greenlets whose saved stack it points into (the likely one first);
+    then the writes the process's watches caught."""
     groups = _group_by_holder(hits)
+    caught = (["pid %d: %d write%s caught through watched addresses"
+               % (pid, len(writes), "" if len(writes) == 1 else "s")]
+              + _write_lines(writes) if writes else [])
     if not groups:
-        return "pid %d: no hazard found%s" % (
+        return "\n".join(["pid %d: no hazard found%s" % (
             pid, "".join("\n  " + note for note in notes
-                         if not note.startswith("no hazard")))
+                         if not note.startswith("no hazard")))] + caught)
     lines = ["pid %d: %d hazard%s: words that point into a suspended "
              "greenlet's saved stack" % (pid, len(groups),
                                          "" if len(groups) == 1 else "s")]
@@ -171,7 +199,7 @@ def format_audit(pid, hits, notes):
                              state, hit["start"] or 0, hit["end"] or 0,
                              frame))
     lines.extend("  " + note for note in notes)
-    return "\n".join(lines)
+    return "\n".join(lines + caught)
 
 
 def _where(record):

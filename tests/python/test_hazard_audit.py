@@ -331,7 +331,12 @@ def test_gltop_lists_the_hits_in_the_detail_pane(built, tmp_path):
     screen = Screen(tmp_path, "-p", hazardous.pid, "-d", "0.3", width=140,
                     height=45)
     try:
-        assert inspect_command("audit", str(hazardous.pid)).returncode == 8
+        # Watched, and written through once: the pane lists the write.
+        assert inspect_command("audit", str(hazardous.pid),
+                               "--watch").returncode == 8
+        hazardous.process.stdin.write("write\n")
+        hazardous.process.stdin.flush()
+        assert hazardous.process.stdout.readline() == "wrote\n"
         text = screen.wait_for(lambda t: "keeper" in t and
                                " H " in row_of(t, "keeper"))
         rows = [line for line in text.split("\n")[4:] if line.strip()]
@@ -343,6 +348,11 @@ def test_gltop_lists_the_hits_in_the_detail_pane(built, tmp_path):
                if "stack_hazards_kept+0x0 (stack_hazards" in line]
         assert len(hit) == 1, text
         assert hit[0].endswith("in keep_and_call()")
+        wrote = [line.strip() for line in text.split("\n")
+                 if " wrote to 0x" in line]
+        assert len(wrote) == 1, text
+        assert wrote[0].startswith("thread %d wrote to 0x" % hazardous.pid)
+        assert ", by the holder's code (saved): write_kept+0x" in wrote[0]
     finally:
         screen.close()
         hazardous.close()
@@ -487,3 +497,33 @@ def test_without_perf_events_the_watch_says_why(built):
         "hardware watchpoints are not available here: perf_event_open: "
         "Permission denied (see /proc/sys/kernel/perf_event_paranoid"), \
         completed.stdout
+
+
+def test_the_command_watches_another_process_and_lists_its_writes(built):
+    hazardous = Odd("hazard", built)
+    try:
+        watched = inspect_command("audit", str(hazardous.pid), "--watch")
+        assert watched.returncode == 8, watched.stderr
+        assert "  watching 1 address for writes" in watched.stdout
+        assert " wrote to " not in watched.stdout  # nothing written yet
+        hazardous.process.stdin.write("write\n")
+        hazardous.process.stdin.flush()
+        assert hazardous.process.stdout.readline() == "wrote\n"
+        audited = inspect_command("audit", str(hazardous.pid))
+        assert audited.returncode == 8, audited.stderr
+        lines = audited.stdout.splitlines()
+        assert ("pid %d: 1 write caught through watched addresses"
+                % hazardous.pid) in lines, audited.stdout
+        wrote, = [line for line in lines if " wrote to 0x" in line]
+        assert (" by the holder's code, in the saved stack of greenlet #"
+                in wrote)
+        assert " from write_kept+0x" in wrote and "(stack_hazards" in wrote
+        as_json = json.loads(inspect_command(
+            "audit", str(hazardous.pid), "--json").stdout)
+        write, = as_json["writes"]
+        assert write["kind"] == "by the holder's code"
+        assert write["state"] == "saved"
+        assert write["writer_native_id"] == hazardous.pid  # its main thread
+        assert write["frames"].startswith("write_kept+0x")
+    finally:
+        hazardous.close()

@@ -17,7 +17,7 @@ tests. Each prints "ready PID" once it is in the state to watch.
         imports stack_hazards (tests/hazards/stack_hazards.c, built in
         DIRECTORY) and leaves greenlet "keeper" suspended inside its
         keep_and_call, whose buffer a global points to; waits for standard
-        input to close.
+        input to close, storing through that pointer at each line "write".
 """
 import os
 import sys
@@ -55,7 +55,12 @@ def main():
         inspect.set_name(keeper, "keeper")
         keeper.switch()
         print("ready %d" % os.getpid(), flush=True)
-        sys.stdin.read()  # holds still until the test is over
+        # Holds still until the test is over; each line "write" stores
+        # through the kept pointer (the watch's catch), answered "wrote".
+        for line in sys.stdin:
+            if line.strip() == "write":
+                stack_hazards.write_kept()
+                print("wrote", flush=True)
     elif kind == "spawner":
         keep = []
         for number in range(10 ** 6):
