@@ -240,6 +240,8 @@ bench: $(BUILD)/switch-bench $(BUILD)/gltop-bench python-extension $(BUILD)/debi
 	PYTHONPATH=python $(PYTHON) bench/monitor_bench.py
 	@echo "== gltop's refresh at scale (target: under 50 ms with 100,000 greenlets)"
 	PYTHONPATH=python PYTHON=$(PYTHON) $(BUILD)/gltop-bench
+	@echo "== the hazard audit's time by process size, and a switch with a watch set"
+	PYTHONPATH=python $(PYTHON) bench/hazard_bench.py
 
 $(BUILD)/scheduler-demo: tests/workloads/scheduler_demo.c $(BUILD)/libglengine.a
 	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) -o $@ $< $(BUILD)/libglengine.a -lpthread

@@ -370,6 +370,11 @@ static void check_word(scan *s, uintptr_t holder, uintptr_t word,
 {
     if (word < s->parts_low || word >= s->parts_high)
         return;
+    /* The engine's heap copies are full of stack addresses: out early,
+     * before the walk over the parts, which many greenlets started at one
+     * depth make long. */
+    if (in_ranges(&s->engine_blocks, holder))
+        return;
     size_t last = parts_up_to(s, word), first = last;
     int saved = 0;
     while (first > 0 && s->parts[first - 1].reach > word) {
