@@ -187,13 +187,15 @@ static size_t split_fields(char *line, char **field, size_t max)
 }
 
 /* Calls show(b, fields) for each line of the audit answer in `stacks`
- * that is a `kind` line of `count` fields about greenlet `id` (its first
- * field after the kind); returns how many. */
+ * that is a `kind` line of at least `minimum` fields about greenlet `id`
+ * (its first field after the kind), up to `count` fields (later ones are
+ * NULL when missing: a process of an older version); returns how many.
+ * Fields beyond `count` (a newer version's) are left in the last. */
 typedef void answer_line_shower(struct builder *b, char **fields);
 static size_t show_answer_lines(struct builder *b, uint64_t id,
                                 const gltop_detail_stacks *stacks,
-                                const char *kind, size_t count,
-                                answer_line_shower *show)
+                                const char *kind, size_t minimum,
+                                size_t count, answer_line_shower *show)
 {
     if (!stacks || stacks->id != id || !stacks->audit)
         return 0;
@@ -203,12 +205,12 @@ static size_t show_answer_lines(struct builder *b, uint64_t id,
         return 0;
     }
     size_t shown = 0;
-    char *f[16] = {0};
     for (char *line = copy, *next; line && *line; line = next) {
         next = strchr(line, '\n');
         if (next)
             *next++ = '\0';
-        if (split_fields(line, f, count) != count || strcmp(f[0], kind) != 0 ||
+        char *f[16] = {0};
+        if (split_fields(line, f, count) < minimum || strcmp(f[0], kind) != 0 ||
             strtoull(f[1], NULL, 10) != id)
             continue;
         show(b, f);
@@ -226,7 +228,8 @@ static void show_hazard(struct builder *b, char **f)
     add(b, GLTOP_LINE_ALERT, "     %s%s%s (%s) holds 0x%llx (%s+%llu)%s%s%s",
         f[7][0] ? f[7] : f[2], f[7][0] ? "+" : "", f[7][0] ? f[8] : "",
         gltop_base_name(f[6]), pointer,
-        strcmp(f[12], "live") == 0 ? "live" : "saved", pointer - start,
+        f[12] && strcmp(f[12], "live") == 0 ? "live" : "saved",
+        pointer - start,
         f[9][0] ? ", in " : "", f[9], f[9][0] ? "()" : "");
 }
 
@@ -243,10 +246,10 @@ static void add_hazard_hits(struct builder *b, uint64_t id,
                             const gltop_detail_stacks *stacks)
 {
     if (stacks && stacks->id == id && stacks->audit &&
-        !show_answer_lines(b, id, stacks, "hazard", 13, show_hazard))
+        !show_answer_lines(b, id, stacks, "hazard", 12, 13, show_hazard))
         add(b, GLTOP_LINE_NOTE, "     the audit just asked for found none "
                                 "now (r asks again)");
-    show_answer_lines(b, id, stacks, "write", 7, show_write);
+    show_answer_lines(b, id, stacks, "write", 7, 7, show_write);
 }
 
 static void add_flags(struct builder *b, const gltop_model *model,

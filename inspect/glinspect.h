@@ -177,8 +177,9 @@ typedef struct gl_watch_info {
  * already watched for that greenlet is not an error. */
 GL_EXPORT int gl_watch_add(uintptr_t address, const gl_greenlet *greenlet,
                            const char *holder_object);
-/* Stops watching `address` (every greenlet's). */
-GL_EXPORT void gl_watch_remove(uintptr_t address);
+/* Stops watching `address` in `greenlet`'s stack (greenlets that started
+ * at the same depth share addresses: theirs stay). */
+GL_EXPORT void gl_watch_remove(uintptr_t address, const gl_greenlet *greenlet);
 /* Stops every watch. Recorded writes stay. */
 GL_EXPORT void gl_watch_clear(void);
 /* Nonzero while any watch exists: cheap, for the switch path. */

@@ -61,6 +61,7 @@
 #include <elf.h>
 #include <inttypes.h>
 #include <link.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +87,16 @@ typedef struct range_list {
     size_t count, capacity;
 } range_list;
 
+/* The stack that the running greenlet of another thread is using now:
+ * from its thread's stack pointer when it waits in a system call, else
+ * (running on a CPU, in C code that let the GIL go) from the lowest
+ * address of its thread's stack; up to where the greenlet started. */
+typedef struct running_stack {
+    int64_t thread;
+    uintptr_t low, stop;
+    int waiting; /* low is its thread's stack pointer */
+} running_stack;
+
 /* A line of /proc/self/maps. */
 typedef struct mapping {
     uintptr_t low, high;
@@ -98,6 +109,9 @@ typedef struct scan {
     uintptr_t parts_low, parts_high; /* every part lies within */
     range_list engine_blocks;        /* sorted */
     range_list thread_tops;          /* tops of the threads' stacks */
+    running_stack running[64];       /* other threads' running greenlets */
+    size_t running_count;
+    int64_t self;                    /* the scanning thread */
     mapping *mappings;
     size_t mapping_count, mapping_capacity;
     gl_hazard_known *known;
@@ -188,6 +202,10 @@ static void add_part(scan *s, const gl_greenlet_info *g, uintptr_t low,
 static int collect_parts(const gl_greenlet_info *g, void *context)
 {
     scan *s = context;
+    if (g->state == GL_STATE_RUNNING && g->thread_os_id != s->self &&
+        g->stack_stop && s->running_count < 64)
+        s->running[s->running_count++] =
+            (running_stack){g->thread_os_id, g->thread_stack_low, g->stack_stop};
     if (g->is_main && g->stack_stop)
         add_range(&s->thread_tops, g->stack_stop - 1, g->stack_stop,
                   &s->error);
@@ -362,6 +380,26 @@ static int left_out(scan *s, uintptr_t holder, holder_place *place)
     return 0;
 }
 
+/* Whether `word` may point into the live frames of the greenlet running
+ * now in another thread. C code keeps pointers to the frames of the call
+ * it is in, in its heap structures and locals -- zlib's state points at
+ * the stream on its caller's stack while it compresses, the GIL let go --
+ * and the address cannot tell whether the word means those frames or the
+ * saved bytes of a greenlet that used the address before. Such words are
+ * not judged, but those of loaded objects' data (globals, which outlive
+ * calls: the classic holder) when the thread waits in a system call, its
+ * frames holding still; a thread running on a CPU may be anywhere in its
+ * stack. */
+static int in_running_stack(const scan *s, uintptr_t word,
+                            const holder_place *place)
+{
+    for (size_t i = 0; i < s->running_count; i++)
+        if (word >= s->running[i].low && word < s->running[i].stop &&
+            !(s->running[i].waiting && place->kind == GL_HAZARD_IN_OBJECT))
+            return 1;
+    return 0;
+}
+
 /* Checks one word: a hit for every saved part holding `word`, and then
  * for the live part holding it, if any. Pointers into the stacks of the
  * holder's own thread are not hits (its frames use those addresses). */
@@ -382,7 +420,8 @@ static void check_word(scan *s, uintptr_t holder, uintptr_t word,
         saved |= part->saved && part->high > word &&
                  part->thread_os_id != place->thread;
     }
-    if (!saved || left_out(s, holder, place))
+    if (!saved || in_running_stack(s, word, place) ||
+        left_out(s, holder, place))
         return;
     for (int want_saved = 1; want_saved >= 0; want_saved--)
         for (size_t i = first; i < last && !s->error; i++)
@@ -413,17 +452,22 @@ static int is_unwinder(const char *object)
     return strncmp(name ? name + 1 : object, "libunwind", 9) == 0;
 }
 
+const char *gl__object_path(const char *name, char *buffer, size_t size)
+{
+    if (name && *name)
+        return name;
+    ssize_t n = readlink("/proc/self/exe", buffer, size - 1);
+    buffer[n > 0 ? n : 0] = '\0';
+    return buffer;
+}
+
 static int scan_object(struct dl_phdr_info *info, size_t size, void *context)
 {
     (void)size;
     scan *s = context;
-    char program[256] = "";
-    const char *object = info->dlpi_name;
-    if (!object || !*object) { /* the program itself */
-        ssize_t n = readlink("/proc/self/exe", program, sizeof program - 1);
-        program[n > 0 ? n : 0] = '\0';
-        object = program;
-    }
+    char program[256];
+    const char *object =
+        gl__object_path(info->dlpi_name, program, sizeof program);
     if (is_unwinder(object))
         return 0;
     for (int i = 0; i < info->dlpi_phnum && !s->error; i++) {
@@ -607,6 +651,9 @@ static void scan_heap_words(uintptr_t start, uintptr_t end,
 
 static void scan_heap(scan *s)
 {
+    /* Freed chunks parked in glibc's fast bins look in use; this folds
+     * them (and gives unused pages back to the kernel). */
+    malloc_trim(0);
     for (size_t i = 0; i < s->mapping_count && !s->error; i++) {
         const mapping *m = &s->mappings[i];
         if (m->anonymous && !m->is_stack && !is_sanitizer_shadow(m))
@@ -623,8 +670,17 @@ int gl_hazard_scan(gl_hazard_known *known, void *context,
         return GL_EINVAL;
     *hits = NULL;
     *count = 0;
-    scan s = {.known = known, .context = context};
+    scan s = {.known = known, .context = context,
+              .self = (int64_t)syscall(SYS_gettid)};
     gl_registry_call(walk_registry, &s);
+    for (size_t i = 0; i < s.running_count; i++) {
+        uintptr_t sp, ip;
+        if (waiting_registers((long)s.running[i].thread, &sp, &ip) &&
+            sp < s.running[i].stop) {
+            s.running[i].low = sp; /* below it: nothing of its in use */
+            s.running[i].waiting = 1;
+        }
+    }
     if (!s.error && s.part_count) {
         index_parts(&s);
         read_mappings(&s);

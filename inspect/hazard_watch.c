@@ -29,14 +29,17 @@
  *   the writer's backtrace lies in the code of the object that holds the
  *   pointer): recorded;
  *   the same thread's otherwise: the running greenlet's own frames, most
- *   likely: counted only, and after OWN_WRITES_LIMIT the watch stops
- *   trapping that thread (each trap costs a signal).
+ *   likely: counted only. Each trap costs a signal and a walk of the
+ *   writer's frames (microseconds): after OWN_WRITES_LIMIT of them in one
+ *   stretch swapped out the watch stops trapping that thread until the
+ *   greenlet is swapped out again.
  * Stores by the kernel (a read() into the buffer) are not seen: events
  * exclude the kernel, which unprivileged processes must.
  *
- * Threads are watched as they were when the watch was made; threads
- * started afterwards are not (watch again). Each watch takes one debug
- * register in every thread; at most GL_WATCH_MAX watches at once.
+ * Threads started after a watch is made get its event at the next
+ * refresh that comes THREAD_SCAN_NS after the last look (a thread's
+ * writes before that are not seen). Each watch takes one debug register
+ * in every thread; at most GL_WATCH_MAX watches at once.
  */
 #define _GNU_SOURCE
 #include "glinspect.h"
@@ -64,7 +67,7 @@
 enum {
     EVENTS = GL_WATCH_MAX * 512, /* watches x threads */
     CODE_RANGES = 8,
-    OWN_WRITES_LIMIT = 1000
+    OWN_WRITES_LIMIT = 1000000
 };
 
 /* One watched address. Written under `lock` by the thread that makes or
@@ -75,6 +78,7 @@ typedef struct watch {
     _Atomic int active;
     _Atomic int armed;           /* events enabled: the bytes are saved */
     uintptr_t address;
+    size_t length;               /* HW_BREAKPOINT_LEN_* */
     const gl_greenlet *greenlet; /* kept alive by the caller */
     uint64_t greenlet_id;
     int64_t owner_thread;
@@ -115,6 +119,26 @@ static int in_holder_code(const watch *w, uintptr_t ip)
         if (ip >= w->code_low[i] && ip < w->code_high[i])
             return 1;
     return 0;
+}
+
+/* Whether a store of the greenlet's own thread went through the holder's
+ * code into memory that is not the holder's own frame: the frame whose
+ * locals hold the address (frames' stack pointers rise from the store) is
+ * not in the holder's code -- or there is none, the address being below
+ * the stack in use. Greenlets that started at one depth and run the same
+ * extension write their own locals at the address; those are not stale. */
+static int by_holder(const watch *w, const gl_watch_write *record)
+{
+    int through = 0;
+    for (size_t i = 0; i < record->frame_count && !through; i++)
+        through = in_holder_code(w, record->ips[i]);
+    if (!through || record->frame_count == 0 ||
+        record->address < record->sps[0])
+        return through;
+    for (size_t k = 0; k + 1 < record->frame_count; k++)
+        if (record->address < record->sps[k + 1])
+            return !in_holder_code(w, record->ips[k]);
+    return 1; /* above the frames walked */
 }
 
 /* The writer's backtrace, from the signal's context: the first frame is
@@ -164,13 +188,10 @@ static void on_trap(int signal, siginfo_t *info, void *context)
     clock_gettime(CLOCK_MONOTONIC, &now);
     record.time_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
     record.frame_count = unwind_writer(context, &record);
-    if (record.writer_thread != record.owner_thread) {
+    if (record.writer_thread != record.owner_thread)
         record.kind = GL_WATCH_FROM_ANOTHER_THREAD;
-    } else {
-        for (size_t i = 0; i < record.frame_count && !record.kind; i++)
-            if (in_holder_code(w, record.ips[i]))
-                record.kind = GL_WATCH_BY_HOLDER;
-    }
+    else if (by_holder(w, &record))
+        record.kind = GL_WATCH_BY_HOLDER;
     if (!record.kind) { /* the running greenlet's own frames, likely */
         if (atomic_fetch_add(&w->own_writes, 1) + 1 >= OWN_WRITES_LIMIT &&
             !atomic_exchange(&w->own_given_up, 1))
@@ -223,6 +244,10 @@ static void set_armed(int index, int armed)
 {
     if (atomic_exchange(&watches[index].armed, armed) == armed)
         return;
+    if (armed) { /* a new stretch swapped out: trap the owner's thread again */
+        atomic_store(&watches[index].own_writes, 0);
+        atomic_store(&watches[index].own_given_up, 0);
+    }
     for (size_t i = 0; i < EVENTS; i++) {
         int fd = atomic_load(&events[i].fd_plus_one) - 1;
         if (fd >= 0 && events[i].watch == index &&
@@ -240,9 +265,19 @@ static void close_events(int index)
             close(atomic_exchange(&events[i].fd_plus_one, 0) - 1);
 }
 
-/* Opens the watch's event in every thread of the process. 0, or a
- * negative errno of the first thread that failed (the others closed). */
-static int open_events(int index, size_t length)
+static int has_event(int index, long thread)
+{
+    for (size_t i = 0; i < EVENTS; i++)
+        if (atomic_load(&events[i].fd_plus_one) && events[i].watch == index &&
+            events[i].thread == thread)
+            return 1;
+    return 0;
+}
+
+/* Opens the watch's event in every thread of the process that has none
+ * yet. 0, or a negative errno of the first thread that failed (with
+ * `all_or_none`, the others are closed then). */
+static int open_events(int index, size_t length, int all_or_none)
 {
     DIR *tasks = opendir("/proc/self/task");
     if (!tasks)
@@ -251,7 +286,7 @@ static int open_events(int index, size_t length)
     size_t next = 0;
     for (struct dirent *task; !failure && (task = readdir(tasks));) {
         long thread = strtol(task->d_name, NULL, 10);
-        if (thread <= 0)
+        if (thread <= 0 || has_event(index, thread))
             continue;
         while (next < EVENTS && atomic_load(&events[next].fd_plus_one))
             next++;
@@ -269,21 +304,43 @@ static int open_events(int index, size_t length)
         events[next].watch = index;
         events[next].thread = thread;
         atomic_store(&events[next].fd_plus_one, fd + 1);
+        if (atomic_load(&watches[index].armed))
+            ioctl(fd, PERF_EVENT_IOC_ENABLE, 0);
     }
     closedir(tasks);
-    if (failure)
+    if (failure && all_or_none)
         close_events(index);
     return failure;
 }
 
 /* --------------------------------------------------------------- setup */
 
+/* In a child after fork: the events are the parent's (the descriptors
+ * came along; enabling or disabling them would move the parent's
+ * watchpoints). Forget them, closing the child's copies. */
+static void forget_after_fork(void)
+{
+    for (int i = 0; i < GL_WATCH_MAX; i++)
+        atomic_store(&watches[i].active, 0);
+    for (size_t i = 0; i < EVENTS; i++) {
+        int fd = atomic_exchange(&events[i].fd_plus_one, 0) - 1;
+        if (fd >= 0)
+            close(fd);
+    }
+    atomic_store(&any_watch, 0);
+    pthread_mutex_init(&lock, NULL);
+}
+
 static int install_handler(void)
 {
     if (handler_installed)
         return 0;
-    /* libunwind's per-thread caches: no lock for the handler to wait on */
-    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+    pthread_atfork(NULL, NULL, forget_after_fork);
+    /* No cache for the handler's walks: a global one takes a lock, and a
+     * per-thread one lives in libunwind's thread-local storage, which a
+     * thread's first touch may allocate -- inside malloc, perhaps, where
+     * the trapped store was. */
+    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_NONE);
     struct sigaction action;
     memset(&action, 0, sizeof action);
     action.sa_sigaction = on_trap;
@@ -312,13 +369,9 @@ static int find_code(struct dl_phdr_info *info, size_t size, void *context)
 {
     (void)size;
     struct code_search *search = context;
-    char program[256] = "";
-    const char *name = info->dlpi_name;
-    if (!name || !*name) {
-        ssize_t n = readlink("/proc/self/exe", program, sizeof program - 1);
-        program[n > 0 ? n : 0] = '\0';
-        name = program;
-    }
+    char program[256];
+    const char *name =
+        gl__object_path(info->dlpi_name, program, sizeof program);
     if (strcmp(name, search->object) != 0)
         return 0;
     for (int i = 0; i < info->dlpi_phnum; i++) {
@@ -383,6 +436,7 @@ int gl_watch_add(uintptr_t address, const gl_greenlet *greenlet,
     int installed = install_handler();
     watch *w = &watches[index];
     *w = (watch){.address = address,
+                 .length = length,
                  .greenlet = greenlet,
                  .greenlet_id = info.id,
                  .owner_thread = info.thread_os_id};
@@ -393,7 +447,8 @@ int gl_watch_add(uintptr_t address, const gl_greenlet *greenlet,
         struct code_search search = {w->holder, w};
         dl_iterate_phdr(find_code, &search);
     }
-    int opened = installed ? installed : open_events(index, length);
+    w->length = length;
+    int opened = installed ? installed : open_events(index, length, 1);
     if (opened < 0) {
         note_unavailable(installed ? "sigaction" : "perf_event_open",
                          -opened);
@@ -408,11 +463,12 @@ int gl_watch_add(uintptr_t address, const gl_greenlet *greenlet,
     return error;
 }
 
-void gl_watch_remove(uintptr_t address)
+void gl_watch_remove(uintptr_t address, const gl_greenlet *greenlet)
 {
     pthread_mutex_lock(&lock);
     for (int i = 0; i < GL_WATCH_MAX; i++)
         if (atomic_load(&watches[i].active) && watches[i].address == address &&
+            watches[i].greenlet == greenlet &&
             atomic_exchange(&watches[i].active, 0))
             close_events(i);
     int any = 0;
@@ -437,11 +493,27 @@ int gl_watch_active(void)
     return atomic_load_explicit(&any_watch, memory_order_relaxed);
 }
 
+/* Threads started since a watch was made get its events, at most every
+ * THREAD_SCAN_NS, from gl_watch_refresh (the switch path of the thread
+ * whose greenlet is watched, or any). */
+#define THREAD_SCAN_NS 100000000u
+
 void gl_watch_refresh(void)
 {
     if (!gl_watch_active())
         return;
+    static uint64_t last_thread_scan;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    uint64_t now_ns =
+        (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
     pthread_mutex_lock(&lock);
+    if (now_ns - last_thread_scan >= THREAD_SCAN_NS) {
+        last_thread_scan = now_ns;
+        for (int i = 0; i < GL_WATCH_MAX; i++)
+            if (atomic_load(&watches[i].active))
+                open_events(i, watches[i].length, 0);
+    }
     for (int i = 0; i < GL_WATCH_MAX; i++) {
         watch *w = &watches[i];
         if (!atomic_load(&w->active))

@@ -12,7 +12,8 @@
  * cache (tcache) or a fast bin, which malloc keeps marked in use. A
  * cached chunk carries, in its second user word, a per-process random key
  * (glibc 2.34 and later), learned here by freeing a chunk of our own.
- * Fast-bin chunks cannot be told apart; they are scanned like live ones.
+ * Fast-bin chunks cannot be told apart: the audit first has glibc fold
+ * them back into ordinary free chunks (malloc_trim, hazard_scan.c).
  *
  * Heaps come in three shapes: the main arena's, the "[heap]" mapping grown
  * with brk; the other arenas' (threads' arenas), mappings aligned to 64
@@ -43,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 enum {
     WORD = sizeof(uintptr_t),
@@ -155,27 +157,38 @@ static uintptr_t tcache_key(void)
 /* ------------------------------------------------------------- chunks */
 
 /* Walks the chunks from `first` on: returns 1 if the chain of sizes ends
- * exactly at `end` (the last chunk is the arena's top, free), 0 if not. With
- * `visit`, hands it each chunk in use, its user bytes (which run to the
- * next chunk's size word) and its allocation. */
+ * at `end` (the last chunk is the arena's top, free) or at the fenceposts
+ * glibc leaves at the end of an arena's heap it outgrew (a chunk of two
+ * words, then one of none); 0 if it breaks within CHAIN_PROOF chunks (no
+ * chain starts at `first`), -1 if it breaks after (a chain, torn: the
+ * heap changed while it was copied). With `visit`, hands it each chunk in
+ * use, its user bytes (which run to the next chunk's size word) and its
+ * allocation. */
+enum { CHAIN_PROOF = 8 };
 static int walk_chunks(gl__memory_window *w, uintptr_t first, uintptr_t end,
                        gl__heap_visitor *visit, void *context)
 {
     uintptr_t key = tcache_key();
-    for (uintptr_t chunk = first;;) {
+    size_t walked = 0;
+    int broken = 0;
+    for (uintptr_t chunk = first; !broken; walked++) {
         uintptr_t size_word, next_size_word, second_user_word;
         if (gl__window_word(w, chunk + WORD, &size_word) != 0)
-            return 0;
+            break;
         uintptr_t size = size_word & ~SIZE_FLAGS;
+        if (size == 2 * WORD && walked > 0 &&
+            gl__window_word(w, chunk + 3 * WORD, &next_size_word) == 0 &&
+            (next_size_word & ~SIZE_FLAGS) == 0)
+            return 1; /* the fenceposts of an outgrown heap */
         if (size < MINIMUM_CHUNK || size % CHUNK_ALIGNMENT ||
             size > end - chunk)
-            return 0;
+            break;
         uintptr_t next = chunk + size;
         if (next == end)
             return 1; /* the top chunk: free space */
         if (next + 2 * WORD > end ||
             gl__window_word(w, next + WORD, &next_size_word) != 0)
-            return 0;
+            break;
         int in_use = (next_size_word & PREVIOUS_IN_USE) != 0;
         if (in_use && key &&
             gl__window_word(w, chunk + 3 * WORD, &second_user_word) == 0 &&
@@ -186,44 +199,54 @@ static int walk_chunks(gl__memory_window *w, uintptr_t first, uintptr_t end,
                   size - WORD, context);
         chunk = next;
     }
+    return walked >= CHAIN_PROOF ? -1 : 0;
 }
 
 /* The first chunk of a heap whose chunks run to `end`, looked for from
- * `from` on; 0 if none fits. */
+ * `from` on; 0 if none fits. A chain that runs long and then breaks ends
+ * the search: later candidates would be its own later chunks, each walked
+ * again, and fail the same way. */
 static uintptr_t first_chunk(gl__memory_window *w, uintptr_t from,
                              uintptr_t end)
 {
     from = (from + CHUNK_ALIGNMENT - 1) & ~(uintptr_t)(CHUNK_ALIGNMENT - 1);
     for (uintptr_t candidate = from;
          candidate < from + FIRST_CHUNK_SEARCH && candidate < end;
-         candidate += CHUNK_ALIGNMENT)
-        if (walk_chunks(w, candidate, end, NULL, NULL))
+         candidate += CHUNK_ALIGNMENT) {
+        int walked = walk_chunks(w, candidate, end, NULL, NULL);
+        if (walked == 1)
             return candidate;
+        if (walked < 0)
+            return 0;
+    }
     return 0;
 }
 
-/* Chunks mapped on their own, from `low` on, one after the other; returns
- * where they stop. */
-static uintptr_t walk_mapped_chunks(gl__memory_window *w, uintptr_t low,
-                                    uintptr_t high, gl__heap_visitor *visit,
-                                    void *context)
+/* Chunks mapped on their own in [low, high): at page boundaries, since
+ * the kernel merges adjacent anonymous mappings into one line of
+ * /proc/self/maps (a chunk may follow another mapping, or another chunk).
+ * A mapped chunk starts its page with its offset from the mapping's start
+ * (0 but for aligned allocations) and a size word with IS_MAPPED. */
+static void walk_mapped_chunks(gl__memory_window *w, uintptr_t low,
+                               uintptr_t high, gl__heap_visitor *visit,
+                               void *context)
 {
-    for (;;) {
+    for (uintptr_t page = low; page < high;) {
         uintptr_t offset, size_word;
-        if (gl__window_word(w, low, &offset) != 0 || offset % WORD ||
-            offset >= high - low ||
-            gl__window_word(w, low + offset + WORD, &size_word) != 0 ||
-            !(size_word & IS_MAPPED))
-            return low;
-        uintptr_t chunk = low + offset, size = size_word & ~SIZE_FLAGS;
-        if (size < MINIMUM_CHUNK || (offset + size) % 4096 ||
-            size > high - chunk)
-            return low;
-        visit(chunk + 2 * WORD, chunk + size, chunk + 2 * WORD,
-              size - 2 * WORD, context);
-        low = chunk + size;
-        if (low == high)
-            return low;
+        uintptr_t chunk, size;
+        if (gl__window_word(w, page, &offset) == 0 && offset % WORD == 0 &&
+            offset < 4096 &&
+            gl__window_word(w, page + offset + WORD, &size_word) == 0 &&
+            (size_word & IS_MAPPED) &&
+            (chunk = page + offset, size = size_word & ~SIZE_FLAGS,
+             size >= MINIMUM_CHUNK && (offset + size) % 4096 == 0 &&
+                 size <= high - chunk)) {
+            visit(chunk + 2 * WORD, chunk + size, chunk + 2 * WORD,
+                  size - 2 * WORD, context);
+            page = chunk + size;
+        } else {
+            page += 4096;
+        }
     }
 }
 
@@ -235,7 +258,17 @@ enum { WALK_ATTEMPTS = 3 };
 void gl__heap_walk(gl__memory_window *w, uintptr_t low, uintptr_t high,
                    int is_brk_heap, gl__heap_visitor *visit, void *context)
 {
+    if (gl__sanitizer_allocation(0, NULL, NULL) != -2) {
+        visit(low, high, 0, 0, context); /* the sanitizer tells, per word */
+        return;
+    }
     uintptr_t end = high, first = 0, used_size;
+    if (is_brk_heap) { /* it may have grown or been trimmed since the
+                          * mappings were read: it ends at the break now */
+        uintptr_t brk_now = (uintptr_t)sbrk(0);
+        if (brk_now > low && brk_now - low <= high - low + (64u << 20))
+            end = high = brk_now;
+    }
     for (int attempt = 0; attempt < WALK_ATTEMPTS && !first; attempt++) {
         if (high - low <= WHOLE_COPY_LIMIT)
             window_load(w, low, high - low);
@@ -250,13 +283,10 @@ void gl__heap_walk(gl__memory_window *w, uintptr_t low, uintptr_t high,
             break; /* not a heap of an arena */
         }
     }
-    if (first) {
+    if (first)
         walk_chunks(w, first, end, visit, context);
-    } else {
-        uintptr_t rest = walk_mapped_chunks(w, low, high, visit, context);
-        if (rest < high && gl__sanitizer_allocation(0, NULL, NULL) != -2)
-            visit(rest, high, 0, 0, context);
-    }
+    else if (!is_brk_heap)
+        walk_mapped_chunks(w, low, high, visit, context);
 }
 
 /* --------------------------------------------------------- sanitizers */

@@ -54,6 +54,11 @@ GL_HIDDEN int gl__thread_setup(uintptr_t ip, uintptr_t sp,
                                uintptr_t stack_end,
                                gl__thread_setup_words *setup);
 
+/* The path of a loaded object from dl_iterate_phdr's dlpi_name, which is
+ * empty for the program itself: then /proc/self/exe, read into buffer. */
+GL_HIDDEN const char *gl__object_path(const char *name, char *buffer,
+                                      size_t size);
+
 /* The watches' own memory (hazard_watch.c), which holds the stack
  * addresses they watch and the writers' frames: for the audit to leave
  * out, as the engine's. */

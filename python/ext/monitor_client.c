@@ -80,7 +80,8 @@ static PyObject *greenlet_as_dict(const gl_monitor_greenlet_view *g)
         return NULL;
     }
     return Py_BuildValue(
-        "{s:K,s:K,s:K,s:s,s:O,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:N,s:N,s:N}", "id",
+        "{s:K,s:K,s:K,s:s,s:O,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:N,s:N,s:N,s:O}",
+        "id",
         (unsigned long long)g->id, "parent_id",
         (unsigned long long)g->parent_id, "thread",
         (unsigned long long)g->thread_serial, "state", state_names[g->state],
@@ -92,7 +93,8 @@ static PyObject *greenlet_as_dict(const gl_monitor_greenlet_view *g)
         (unsigned long long)g->switches, "created_ns",
         (unsigned long long)g->created_ns, "last_ran_serial",
         (unsigned long long)g->last_ran_serial, "name", string(g->name), "where",
-        where, "spawn_site", spawn);
+        where, "spawn_site", spawn, "hazard",
+        g->has_hazard ? Py_True : Py_False);
 }
 
 /* Appends one dict per item, made by `convert`. 0, or -1 with an error. */

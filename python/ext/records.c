@@ -67,7 +67,8 @@ static PyObject *record_as_dict(const gl_greenlet_info *r)
 {
     PyObject *greenlet = r->binding ? (PyObject *)r->binding : Py_None;
     return Py_BuildValue(
-        "{s:K,s:K,s:K,s:L,s:s,s:O,s:K,s:K,s:K,s:n,s:n,s:K,s:K,s:K,s:O}", "id",
+        "{s:K,s:K,s:K,s:L,s:s,s:O,s:K,s:K,s:K,s:n,s:n,s:K,s:K,s:K,s:O,s:O}",
+        "id",
         (unsigned long long)r->id, "parent_id",
         (unsigned long long)r->parent_id, "thread",
         (unsigned long long)r->thread_serial, "thread_native_id",
@@ -80,7 +81,8 @@ static PyObject *record_as_dict(const gl_greenlet_info *r)
         (Py_ssize_t)r->saved_bytes_peak, "switches",
         (unsigned long long)r->switches, "created_ns",
         (unsigned long long)r->created_ns, "last_ran_serial",
-        (unsigned long long)r->last_ran_serial, "greenlet", greenlet);
+        (unsigned long long)r->last_ran_serial, "greenlet", greenlet,
+        "hazard", gl_py_hazard_flagged(r->id) ? Py_True : Py_False);
 }
 
 /* Right after the walk, before anything can allocate (and so run the

@@ -25,7 +25,27 @@ static int keep_watched(PyGreenlet *greenlet)
 {
     if (!kept && !(kept = PyList_New(0)))
         return -1;
+    /* Greenlets that died since: their watches are gone (refresh). */
+    for (Py_ssize_t i = PyList_GET_SIZE(kept); i-- > 0;) {
+        PyGreenlet *old = (PyGreenlet *)PyList_GET_ITEM(kept, i);
+        gl_greenlet_info info;
+        gl_greenlet_get_info(old->pimpl->record, &info);
+        if (info.state == GL_STATE_DEAD &&
+            PySequence_DelItem(kept, i) < 0)
+            return -1;
+    }
     return PyList_Append(kept, (PyObject *)greenlet);
+}
+
+/* Drops one reference kept for `greenlet`. */
+static void release_watched(PyGreenlet *greenlet)
+{
+    for (Py_ssize_t i = 0; kept && i < PyList_GET_SIZE(kept); i++)
+        if (PyList_GET_ITEM(kept, i) == (PyObject *)greenlet) {
+            if (PySequence_DelItem(kept, i) < 0)
+                PyErr_Clear();
+            return;
+        }
 }
 
 /* GL_EUNAVAILABLE and GL_ENOSPC as Python exceptions; others as usual. */
@@ -168,17 +188,38 @@ PyObject *gl_py_watch_writes(PyObject *module, PyObject *unused)
                 : NULL;
 }
 
+/* The candidate to watch among hits[first..end) (one holder's): as
+ * greenlet.inspect.watch does, the one whose C frame at the address is
+ * in the holder's own object, else the first whose bytes are saved. */
+static const gl_py_hazard *watch_target(const gl_py_hazard *hits,
+                                        size_t first, size_t end)
+{
+    const gl_py_hazard *saved = NULL;
+    for (size_t i = first; i < end; i++) {
+        if (hits[i].has_frame && hits[i].hit.object[0] &&
+            strcmp(hits[i].frame.object, hits[i].hit.object) == 0)
+            return &hits[i];
+        if (!saved && hits[i].hit.saved)
+            saved = &hits[i];
+    }
+    return saved;
+}
+
 int gl_py_watch_hits(const gl_py_hazard *hits, size_t count,
                      const char **failure)
 {
     int watched = 0;
     *failure = NULL;
-    for (size_t i = 0; i < count && !*failure; i++) {
-        const gl_hazard_hit *hit = &hits[i].hit;
-        PyGreenlet *greenlet = gl_py_greenlet_of(hit->greenlet_id);
-        if (!hit->saved || !greenlet || (i > 0 && hits[i - 1].hit.holder ==
-                                                      hit->holder))
-            continue; /* the first saved candidate of each holder */
+    for (size_t first = 0, end; first < count && !*failure; first = end) {
+        for (end = first + 1;
+             end < count && hits[end].hit.holder == hits[first].hit.holder;)
+            end++;
+        const gl_py_hazard *target = watch_target(hits, first, end);
+        PyGreenlet *greenlet =
+            target ? gl_py_greenlet_of(target->hit.greenlet_id) : NULL;
+        if (!greenlet)
+            continue;
+        const gl_hazard_hit *hit = &target->hit;
         int code = gl_watch_add(
             hit->target, greenlet->pimpl->record,
             hit->holder_kind == GL_HAZARD_IN_OBJECT ? hit->object : NULL);
@@ -219,10 +260,17 @@ static int api_watch_stack(void *address)
     return keep_watched(current); /* its record must outlive the watch */
 }
 
-/* PyGreenlet_UnwatchStack(address): stop watching it. */
+/* PyGreenlet_UnwatchStack(address): stop watching it, in the calling
+ * greenlet's stack. */
 static void api_unwatch_stack(void *address)
 {
-    gl_watch_remove((uintptr_t)address);
+    PyGreenlet *current = gl_py_current();
+    if (!current) {
+        PyErr_Clear();
+        return;
+    }
+    gl_watch_remove((uintptr_t)address, current->pimpl->record);
+    release_watched(current);
 }
 
 static void *watch_api[] = {(void *)api_watch_stack,

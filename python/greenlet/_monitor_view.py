@@ -92,8 +92,11 @@ def _parse_hazards(text):
     hits, writes, notes = [], [], []
     for line in text.split("\n"):
         fields = line.split("\t")
-        if fields[0] == "hazard" and len(fields) == 1 + len(HAZARD_FIELDS):
+        # At least the fields of the first version (without "state");
+        # later versions may add fields at the end.
+        if fields[0] == "hazard" and len(fields) >= len(HAZARD_FIELDS):
             hit = dict(zip(HAZARD_FIELDS, fields[1:]))
+            hit.setdefault("state", "saved")
             for name, base in HAZARD_NUMBERS.items():
                 hit[name] = _number(hit[name], base)
             for name in ("symbol", "frame", "frame_object"):
@@ -103,7 +106,7 @@ def _parse_hazards(text):
             if hit["frame"] is None:
                 hit["frame_offset"] = None
             hits.append(hit)
-        elif fields[0] == "write" and len(fields) == 1 + len(WRITE_FIELDS):
+        elif fields[0] == "write" and len(fields) >= 1 + len(WRITE_FIELDS):
             write = dict(zip(WRITE_FIELDS, fields[1:]))
             write["greenlet_id"] = _number(write["greenlet_id"], 10)
             write["address"] = _number(write["address"], 16)

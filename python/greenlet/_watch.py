@@ -31,7 +31,8 @@ class WatchUnavailable(OSError):
 
 def _watch_target(hit):
     """(greenlet, holder object) to watch for an audit hit: its likely
-    greenlet, or else its first candidate whose bytes are saved."""
+    greenlet, or else its first candidate whose bytes are saved (the rule
+    of the monitor's watch request too: watches.c, watch_target)."""
     if hit["greenlet"] is not None:
         greenlet = hit["greenlet"]
     else:

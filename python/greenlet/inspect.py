@@ -174,8 +174,9 @@ def _tree_lines(records, heading, where):
     lines = []
 
     def show(record, depth):
-        lines.append("%s#%d %s  %s  heap %d B%s" % (
-            "  " * depth, record["id"], record["state"], record["name"],
+        lines.append("%s#%d %s%s  %s  heap %d B%s" % (
+            "  " * depth, record["id"], record["state"],
+            "  HAZARD" if record.get("hazard") else "", record["name"],
             record["saved_bytes"], where(record)))
         for child in sorted(children.get(record["id"], []),
                             key=lambda r: r["id"]):

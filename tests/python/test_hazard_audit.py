@@ -81,6 +81,10 @@ def test_a_global_pointer_to_a_stack_buffer_is_found(stack_hazards):
     # The pointer names keep_and_call's buffer: its frame, and its bytes.
     assert hit["frame"]["function"] == "keep_and_call"
     assert inspect.read_stack(keeper, hit["pointer"], 64) == b"k" * 64
+    # Flagged in snapshots and in the tree, until an audit finds it clean.
+    flagged = [r for r in inspect.snapshot() if r["hazard"]]
+    assert [r["id"] for r in flagged] == [hit["greenlet_id"]]
+    assert "suspended  HAZARD" in inspect.format_tree()
     keeper.switch()  # keep_and_call returns and forgets the pointer
     assert keeper.dead
     assert deeper(30, inspect.audit) == []
@@ -315,6 +319,13 @@ def test_the_command_audits_another_process_and_gltop_flags_h(built):
         assert flagged == ["first", "keeper"]  # every greenlet it may mean
         assert hit["greenlet_id"] == [r["id"] for r in rows
                                       if r["name"] == "keeper"][0]
+        # The command's view of the process flags it too.
+        viewed = json.loads(inspect_command(str(hazardous.pid),
+                                            "--json").stdout)
+        assert sorted(r["name"] for r in viewed["greenlets"]
+                      if r["hazard"]) == ["first", "keeper"]
+        assert "suspended  HAZARD  keeper" in inspect_command(
+            str(hazardous.pid)).stdout
         # A process without the hazard: nothing, status 0.
         completed = inspect_command("audit", str(clean.pid))
         assert completed.returncode == 0, completed.stderr
