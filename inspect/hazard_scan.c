@@ -62,6 +62,7 @@
 #include <inttypes.h>
 #include <link.h>
 #include <malloc.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,10 +78,14 @@ typedef struct stack_part {
     uintptr_t reach; /* see index_parts */
 } stack_part;
 
+_Static_assert(offsetof(stack_part, low) == 0, "binary search over low");
+
 /* A range of addresses, for the memory that is not scanned. */
 typedef struct range {
     uintptr_t low, high;
 } range;
+
+_Static_assert(offsetof(range, low) == 0, "binary search over low");
 
 typedef struct range_list {
     range *items;
@@ -173,18 +178,31 @@ static int by_range_low(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Whether `address` lies in one of the sorted, disjoint ranges. */
-static int in_ranges(const range_list *list, uintptr_t address)
+/* How many of `count` items sorted by `low` start at or below `address`:
+ * a binary search over an array of `size`-byte items that each begin with
+ * a uintptr_t low (range, stack_part). */
+static size_t starting_at_or_below(const void *items, size_t count,
+                                   size_t size, uintptr_t address)
 {
-    size_t low = 0, high = list->count;
+    size_t low = 0, high = count;
     while (low < high) {
         size_t middle = low + (high - low) / 2;
-        if (list->items[middle].low <= address)
+        uintptr_t start;
+        memcpy(&start, (const char *)items + middle * size, sizeof start);
+        if (start <= address)
             low = middle + 1;
         else
             high = middle;
     }
-    return low > 0 && address < list->items[low - 1].high;
+    return low;
+}
+
+/* Whether `address` lies in one of the sorted, disjoint ranges. */
+static int in_ranges(const range_list *list, uintptr_t address)
+{
+    size_t below = starting_at_or_below(list->items, list->count,
+                                        sizeof *list->items, address);
+    return below > 0 && address < list->items[below - 1].high;
 }
 
 /* ------------------------------------------------------------- parts */
@@ -266,15 +284,8 @@ static void index_parts(scan *s)
  * may hold it are among the first that many. */
 static size_t parts_up_to(const scan *s, uintptr_t address)
 {
-    size_t low = 0, high = s->part_count;
-    while (low < high) {
-        size_t middle = low + (high - low) / 2;
-        if (s->parts[middle].low <= address)
-            low = middle + 1;
-        else
-            high = middle;
-    }
-    return low;
+    return starting_at_or_below(s->parts, s->part_count, sizeof *s->parts,
+                                address);
 }
 
 /* --------------------------------------------------------------- hits */

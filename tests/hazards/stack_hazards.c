@@ -78,22 +78,34 @@ static PyObject *keep_and_call(PyObject *module, PyObject *function)
     return result;
 }
 
-static PyObject *register_and_call(PyObject *module, PyObject *function)
+/* A stack record registered while `function` runs, for fire(); with
+ * `watched`, its address registered for watching too. */
+static PyObject *register_during(PyObject *function, int watched)
 {
-    (void)module;
     struct callback_record record = {count_a_call, 0, {0}};
     size_t slot = 0;
     while (slot < 4 && stack_hazards_registry[slot])
         slot++;
     if (slot == 4)
         return PyErr_Format(PyExc_RuntimeError, "the registry is full");
+    if (watched &&
+        (!PyGreenlet_WatchImport() || PyGreenlet_WatchStack(&record.calls) < 0))
+        return NULL;
     stack_hazards_registry[slot] = &record;
     PyObject *result = PyObject_CallNoArgs(function);
     stack_hazards_registry[slot] = NULL;
+    if (watched)
+        PyGreenlet_UnwatchStack(&record.calls);
     if (!result)
         return NULL;
     Py_DECREF(result);
     return PyLong_FromLong(record.calls);
+}
+
+static PyObject *register_and_call(PyObject *module, PyObject *function)
+{
+    (void)module;
+    return register_during(function, 0);
 }
 
 static PyObject *write_kept(PyObject *module, PyObject *unused)
@@ -126,22 +138,7 @@ static PyObject *register_watched_and_call(PyObject *module,
                                            PyObject *function)
 {
     (void)module;
-    struct callback_record record = {count_a_call, 0, {0}};
-    size_t slot = 0;
-    while (slot < 4 && stack_hazards_registry[slot])
-        slot++;
-    if (slot == 4)
-        return PyErr_Format(PyExc_RuntimeError, "the registry is full");
-    if (!PyGreenlet_WatchImport() || PyGreenlet_WatchStack(&record.calls) < 0)
-        return NULL;
-    stack_hazards_registry[slot] = &record;
-    PyObject *result = PyObject_CallNoArgs(function);
-    stack_hazards_registry[slot] = NULL;
-    PyGreenlet_UnwatchStack(&record.calls);
-    if (!result)
-        return NULL;
-    Py_DECREF(result);
-    return PyLong_FromLong(record.calls);
+    return register_during(function, 1);
 }
 
 static PyObject *fire(PyObject *module, PyObject *unused)
