@@ -191,8 +191,10 @@ _periodic = {"thread": None, "stop": None}
 
 def audit_every(seconds, report=None):
     """Runs audit() every `seconds` in a daemon thread, and calls
-    report(hit) once for each new hit (a holder and pointer not found in
-    the round before): by default, a line on standard error. Each round
+    report(hit) once for each hit found in two rounds in a row (a holder
+    keeps its pointer; stale leftovers in reused memory come and go), and
+    again only after a round without it: by default, a line on standard
+    error. Each round
     also refreshes the hazard flags that gltop shows. audit_every(None)
     stops it; a new call replaces the previous one. The environment
     variable GREENLET_AUDIT_EVERY=SECONDS starts it when greenlet is
@@ -212,14 +214,21 @@ def audit_every(seconds, report=None):
     stop = threading.Event()
 
     def rounds():
-        seen = set()
+        # A hit is reported once it is found in two rounds in a row: a
+        # holder keeps its pointer, while a stale leftover in memory that
+        # is being reused comes and goes. It is reported again only after
+        # a round without it.
+        before, reported = set(), set()
         while not stop.wait(seconds):
             found = audit()
             now = {(hit["holder"], hit["pointer"]) for hit in found}
             for hit in found:
-                if (hit["holder"], hit["pointer"]) not in seen:
+                key = (hit["holder"], hit["pointer"])
+                if key in before and key not in reported:
                     report(hit)
-            seen = now
+                    reported.add(key)
+            reported &= now
+            before = now
 
     thread = threading.Thread(target=rounds, name="greenlet-audit",
                               daemon=True)
