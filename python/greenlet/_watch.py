@@ -14,7 +14,6 @@ container without them, perf_event_paranoid), watch() raises
 WatchUnavailable and says why, and the audit still works.
 """
 
-import sys
 import threading
 
 from ._greenlet import (_records, _watch_add, _watch_clear, _watch_list,
@@ -123,7 +122,3 @@ def _describe_write(write):
                 write["greenlet_id"],
                 " < ".join(_frame_text(f) for f in write["frames"][:6])
                 or "an unknown place"))
-
-
-def _write_caught(write):
-    sys.stderr.write(_describe_write(write) + "\n")

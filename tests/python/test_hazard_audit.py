@@ -147,17 +147,23 @@ def test_a_stale_pointer_in_freed_memory_is_not_a_hit(stack_hazards):
     keeper.switch()
 
 
+def thread_stack_hits():
+    """The audit's hits on other threads' stacks, once there are any (a
+    worker's stack is scanned when it waits in a system call)."""
+    hits = []
+    for _ in range(100):
+        hits = [h for h in inspect.audit() if h["place"] == "thread stack"]
+        if hits:
+            break
+        time.sleep(0.01)
+    return hits
+
+
 def test_a_worker_thread_holding_a_stack_address_is_found(stack_hazards):
     main = getcurrent()
     lender = greenlet(lambda: stack_hazards.lend_to_worker(main.switch))
     lender.switch()  # suspended; the worker waits with the address
-    found = []
-    for _ in range(100):  # until the worker waits in its read
-        found = [h for h in inspect.audit() if h["place"] == "thread stack"]
-        if found:
-            break
-        time.sleep(0.01)
-    hit, = found
+    hit, = thread_stack_hits()  # the worker waits in its read
     assert hit["greenlet"] is lender
     assert hit["frame"]["function"] == "lend_to_worker"
     assert hit["thread"] != threading.get_native_id()  # the worker's
@@ -398,12 +404,7 @@ def test_a_worker_thread_writing_into_a_saved_stack_is_caught(
     lender = greenlet(lambda: stack_hazards.lend_to_late_worker(
         main.switch, 300))
     lender.switch()  # suspended, its bytes saved; the worker sleeps
-    hits = []
-    for _ in range(100):  # until the worker waits in its sleep
-        hits = [h for h in inspect.audit() if h["place"] == "thread stack"]
-        if hits:
-            break
-        time.sleep(0.01)
+    hits = thread_stack_hits()  # the worker waits in its sleep
     assert hits and hits[0]["greenlet"] is lender
     watched, = inspect.watch(hits)
     assert watched["address"] == hits[0]["pointer"]
