@@ -35,7 +35,8 @@ struct gl_greenlet {
     char *stack_stop;
     char *heap_copy;
     size_t saved_bytes;
-    size_t heap_capacity;     /* allocated size of heap_copy, >= saved_bytes */
+    size_t heap_capacity;     /* allocated size of heap_copy, >= saved_bytes;
+                                 kept between saves (stack_slices.c) */
     /* The next greenlet up the stack (at higher addresses) that may still
      * have live bytes there. Followed only from the running greenlet, whose
      * chain of these links names every greenlet with live bytes, nearest
@@ -75,11 +76,6 @@ struct gl__thread {
     size_t saved_bytes;         /* sum over the thread's greenlets */
     size_t saved_bytes_peak;
     atomic_uint_fast64_t switch_sequence; /* odd while records change */
-
-    /* A heap copy left over from a restored greenlet, kept for the next
-     * save so that a steady ping-pong allocates nothing (stack_slices.c). */
-    char *spare_copy;
-    size_t spare_capacity;
 
     /* The thread's C stack, as the threads library reports it (0 if not). */
     char *stack_low, *stack_high;
@@ -165,8 +161,6 @@ static inline void gl__records_change_end(gl__thread *thread)
 /* Frees the heap copy of a greenlet that will never run again, and takes
  * it out of the running greenlet's chain of live stacks. */
 GL_HIDDEN void gl__stack_discard(gl__thread *thread, gl_greenlet *greenlet);
-/* Frees the thread's spare heap copy. */
-GL_HIDDEN void gl__spare_release(gl__thread *thread);
 /* In a greenlet that has just got the stack, with its bytes back: runs the
  * runtime's restore_state and observe hooks. */
 GL_HIDDEN void gl__arrive(gl__thread *thread);

@@ -141,7 +141,8 @@ static void copy_greenlet_info(const gl_greenlet *g, gl_greenlet_info *info)
     if (g->is_main)
         info->stack_stop = (uintptr_t)g->thread->stack_high;
     info->thread_stack_low = (uintptr_t)g->thread->stack_low;
-    info->heap_copy = (uintptr_t)g->heap_copy;
+    /* A copy kept for the next save holds nothing of the greenlet's now. */
+    info->heap_copy = g->saved_bytes ? (uintptr_t)g->heap_copy : 0;
     info->saved_bytes = g->saved_bytes;
     info->saved_bytes_peak = g->saved_bytes_peak;
     info->switches = g->switches;
@@ -229,8 +230,6 @@ void gl_engine_blocks(gl_block_visitor *visit, void *context)
     gl__registry_lock();
     for (gl__thread *t = first_thread; t; t = t->registry_next) {
         visit(t, sizeof *t, context);
-        if (t->spare_copy) /* an old heap copy kept for reuse */
-            visit(t->spare_copy, t->spare_capacity, context);
         for (gl_greenlet *g = t->first_greenlet; g; g = g->thread_next) {
             visit(g, sizeof *g, context);
             if (g->heap_copy)

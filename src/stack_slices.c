@@ -37,6 +37,11 @@
  * Saving is all or nothing: heap copies are grown first, and only when
  * every allocation has succeeded are bytes copied and counts changed, so an
  * allocation failure leaves every greenlet exactly as it was.
+ *
+ * The hot path is shaped for the short switch of a ping-pong: one greenlet
+ * in the way, a heap copy that is big enough already, no hooks. Everything
+ * but copying the target's bytes back is done before the stack pointer
+ * moves, so the step after the move is a tail call to memcpy.
  */
 #include "engine.h"
 #include "sanitizers.h"
@@ -84,43 +89,51 @@ static inline __attribute__((always_inline)) int for_each_slice_below(gl_greenle
     return 0;
 }
 
-/* Heap copies are recycled: the copy of a greenlet just restored becomes
- * its thread's spare (if it is no bigger than SPARE_LIMIT and bigger than
- * the spare it replaces), and the next save that needs a fresh copy takes
- * the spare if it is large enough. A thread holds one spare at most. */
-#define SPARE_LIMIT (64 * 1024)
+/* Heap copies are kept: a greenlet whose bytes are copied back keeps its
+ * heap copy for its next save, unless the copy is bigger than KEEP_LIMIT,
+ * so that a steady ping-pong allocates nothing and a save usually finds
+ * room already. What that holds beyond the saved bytes is at most one
+ * copy per greenlet, and only while it runs or its bytes are live. */
+#define KEEP_LIMIT (64 * 1024)
 
-static void keep_as_spare(gl__thread *thread, char *copy, size_t capacity)
+/* Gives back the capacity of `owner`'s heap copy beyond its saved bytes,
+ * when that copy is too big to keep. */
+static void trim_heap_copy(gl_greenlet *owner)
 {
-    if (capacity <= SPARE_LIMIT && capacity > thread->spare_capacity) {
-        gl__release_scrubbed(thread->spare_copy, thread->spare_capacity);
-        thread->spare_copy = copy;
-        thread->spare_capacity = capacity;
-    } else {
-        gl__release_scrubbed(copy, capacity);
+    if (owner->heap_capacity <= KEEP_LIMIT ||
+        owner->heap_capacity == owner->saved_bytes)
+        return;
+    if (owner->saved_bytes == 0) {
+        gl__release_scrubbed(owner->heap_copy, owner->heap_capacity);
+        owner->heap_copy = NULL;
+        owner->heap_capacity = 0;
+        return;
+    }
+    explicit_bzero(owner->heap_copy + owner->saved_bytes,
+                   owner->heap_capacity - owner->saved_bytes);
+    char *shrunk = gl__reallocate(owner->heap_copy, owner->saved_bytes);
+    if (shrunk) { /* if not, the larger block simply stays */
+        owner->heap_copy = shrunk;
+        owner->heap_capacity = owner->saved_bytes;
     }
 }
 
-void gl__spare_release(gl__thread *thread)
+/* Frees the heap copy of a greenlet that will never run again. */
+static void drop_heap_copy(gl_greenlet *greenlet)
 {
-    gl__release_scrubbed(thread->spare_copy, thread->spare_capacity);
-    thread->spare_copy = NULL;
-    thread->spare_capacity = 0;
+    if (greenlet->heap_copy) {
+        account_saved(greenlet, -(ptrdiff_t)greenlet->saved_bytes);
+        gl__release_scrubbed(greenlet->heap_copy, greenlet->heap_capacity);
+        greenlet->heap_copy = NULL;
+        greenlet->heap_capacity = 0;
+    }
 }
 
-static inline int reserve_heap_copy(gl_greenlet *owner, char *limit)
+/* Grows `owner`'s heap copy to hold its bytes up to `limit`. Out of line:
+ * the hot path finds the copy big enough. */
+static __attribute__((noinline)) int grow_heap_copy(gl_greenlet *owner,
+                                                    size_t needed)
 {
-    size_t needed = (size_t)(limit - owner->stack_pointer);
-    if (needed <= owner->heap_capacity)
-        return 0;
-    gl__thread *thread = owner->thread;
-    if (!owner->heap_copy && needed <= thread->spare_capacity) {
-        owner->heap_copy = thread->spare_copy;
-        owner->heap_capacity = thread->spare_capacity;
-        thread->spare_copy = NULL;
-        thread->spare_capacity = 0;
-        return 0;
-    }
     /* Not realloc: the old block, freed unscrubbed, would keep its stack
      * bytes in the heap. */
     char *grown = gl__allocate(needed);
@@ -134,25 +147,19 @@ static inline int reserve_heap_copy(gl_greenlet *owner, char *limit)
     return 0;
 }
 
-/* Undoes reserve_heap_copy: gives back capacity beyond what is saved. */
-static int release_spare_capacity(gl_greenlet *owner, char *limit)
+static inline int reserve_heap_copy(gl_greenlet *owner, char *limit)
+{
+    size_t needed = (size_t)(limit - owner->stack_pointer);
+    if (GL_LIKELY(needed <= owner->heap_capacity))
+        return 0;
+    return grow_heap_copy(owner, needed);
+}
+
+/* Undoes reserve_heap_copy after a failure elsewhere. */
+static int undo_reserve(gl_greenlet *owner, char *limit)
 {
     (void)limit;
-    if (owner->heap_capacity == owner->saved_bytes)
-        return 0;
-    if (owner->saved_bytes == 0) {
-        keep_as_spare(owner->thread, owner->heap_copy, owner->heap_capacity);
-        owner->heap_copy = NULL;
-        owner->heap_capacity = 0;
-        return 0;
-    }
-    explicit_bzero(owner->heap_copy + owner->saved_bytes,
-                   owner->heap_capacity - owner->saved_bytes);
-    char *shrunk = gl__reallocate(owner->heap_copy, owner->saved_bytes);
-    if (shrunk) { /* if not, the larger block simply stays */
-        owner->heap_copy = shrunk;
-        owner->heap_capacity = owner->saved_bytes;
-    }
+    trim_heap_copy(owner);
     return 0;
 }
 
@@ -174,26 +181,45 @@ static gl_greenlet *chain_after_origin(gl__thread *thread)
     return thread->origin_finished ? origin->live_above : origin;
 }
 
+/* vacate() for any number of greenlets in the way; all or nothing. */
+static __attribute__((noinline)) int vacate_all(gl_greenlet *first,
+                                                gl_greenlet *target)
+{
+    char *stop = target->stack_stop;
+    int error = for_each_slice_below(first, target, stop, reserve_heap_copy);
+    if (GL_UNLIKELY(error)) {
+        for_each_slice_below(first, target, stop, undo_reserve);
+        return error;
+    }
+    return for_each_slice_below(first, target, stop, copy_slice_to_heap);
+}
+
+/* Whether `first`, the lowest greenlet of the chain, is the only one with
+ * bytes below the target's stop: it goes on above that stop, or the next
+ * one up is the target itself. */
+static inline int only_first_in_way(const gl_greenlet *first,
+                                    const gl_greenlet *target)
+{
+    return first && first != target &&
+           (first->stack_stop >= target->stack_stop ||
+            first->live_above == target);
+}
+
+/* Saves whatever other greenlets still have below the target's stop. */
 static inline int vacate(gl__thread *thread, gl_greenlet *target)
 {
     gl_greenlet *first = chain_after_origin(thread);
     char *stop = target->stack_stop;
-    if (first && first != target &&
-        (first->stack_stop >= stop || first->live_above == target)) {
+    if (GL_LIKELY(only_first_in_way(first, target))) {
         /* The common case, a ping-pong among others: only the first is in
          * the way, so there is nothing to undo if its allocation fails. */
         char *limit = save_limit(first, stop);
         if (limit <= first->stack_pointer + first->saved_bytes)
             return 0;
         int error = reserve_heap_copy(first, limit);
-        return error ? error : copy_slice_to_heap(first, limit);
+        return GL_UNLIKELY(error) ? error : copy_slice_to_heap(first, limit);
     }
-    int error = for_each_slice_below(first, target, stop, reserve_heap_copy);
-    if (GL_UNLIKELY(error)) {
-        for_each_slice_below(first, target, stop, release_spare_capacity);
-        return error;
-    }
-    return for_each_slice_below(first, target, stop, copy_slice_to_heap);
+    return vacate_all(first, target);
 }
 
 static inline void start_below(gl__thread *thread, gl_greenlet *target,
@@ -203,22 +229,12 @@ static inline void start_below(gl__thread *thread, gl_greenlet *target,
     target->live_above = chain_after_origin(thread);
 }
 
-static inline void refill(gl__thread *thread, gl_greenlet *target)
+/* The target's link up the chain of live stacks, as it will be once its
+ * bytes are back: past the greenlets that lie entirely below its stop,
+ * which vacate() has just saved whole. `above` starts as the chain after
+ * the origin. */
+static inline void link_above(gl_greenlet *above, gl_greenlet *target)
 {
-    gl__sanitizer_stack_reused(thread->deepest_switch_pointer,
-                               target->stack_pointer + target->saved_bytes);
-    if (target->saved_bytes) {
-        memcpy(target->stack_pointer, target->heap_copy, target->saved_bytes);
-        account_saved(target, -(ptrdiff_t)target->saved_bytes);
-    }
-    if (target->heap_copy) {
-        keep_as_spare(thread, target->heap_copy, target->heap_capacity);
-        target->heap_copy = NULL;
-        target->heap_capacity = 0;
-    }
-    /* Skip the greenlets that now lie entirely below the target's stop:
-     * they were just saved whole. */
-    gl_greenlet *above = chain_after_origin(thread);
     while (above && above->stack_stop <= target->stack_stop)
         above = above->live_above;
     target->live_above = above;
@@ -227,11 +243,13 @@ static inline void refill(gl__thread *thread, gl_greenlet *target)
 /* ------------------------------------------- the steps that arch/ calls */
 
 static gl_runtime_hooks hooks;
+static int hooks_on_arrival; /* restore_state or observe is set */
 
 void gl_set_runtime_hooks(const gl_runtime_hooks *new_hooks)
 {
     static const gl_runtime_hooks none;
     hooks = new_hooks ? *new_hooks : none;
+    hooks_on_arrival = hooks.restore_state || hooks.observe;
 }
 
 uintptr_t gl_switch_frame_ip(void)
@@ -239,25 +257,27 @@ uintptr_t gl_switch_frame_ip(void)
     return (uintptr_t)gl__switch_suspended_ip;
 }
 
-/* Counts and states once the stack belongs to `target`. */
-static inline void commit_switch(gl__thread *thread, gl_greenlet *target)
+/* Counts and states once the stack belongs to `target`. `finished`: the
+ * origin's run has returned (thread->origin_finished). */
+static inline void commit_switch(gl__thread *thread, gl_greenlet *origin,
+                                 gl_greenlet *target, int finished)
 {
-    gl_greenlet *origin = thread->current;
-    origin->state =
-        thread->origin_finished ? GL_STATE_DEAD : GL_STATE_SUSPENDED;
+    if (GL_UNLIKELY(finished)) {
+        drop_heap_copy(origin); /* the copy it kept for a next save */
+        thread->origin_finished = 0;
+    }
+    origin->state = finished ? GL_STATE_DEAD : GL_STATE_SUSPENDED;
     target->state = GL_STATE_RUNNING;
     target->switches++;
     target->last_ran_serial = ++thread->switch_serial;
     thread->origin = origin;
     thread->current = target;
-    thread->origin_finished = 0;
 }
 
-/* In the greenlet that has just got the stack, its bytes back in place. */
-static inline void arrive(gl__thread *thread)
+/* Out of line, so that a switch without hooks saves no registers for them. */
+static __attribute__((noinline)) void run_arrival_hooks(gl__thread *thread,
+                                                        gl_greenlet *self)
 {
-    gl_greenlet *self = thread->current;
-    gl__sanitizer_switch_end(self->sanitizer_fake_stack);
     if (hooks.restore_state)
         hooks.restore_state(self, hooks.context);
     if (hooks.observe)
@@ -265,12 +285,24 @@ static inline void arrive(gl__thread *thread)
                       hooks.context);
 }
 
+/* In the greenlet that has just got the stack, its bytes back in place. */
+static inline void arrive(gl__thread *thread)
+{
+    gl_greenlet *self = thread->current;
+    gl__sanitizer_switch_end(self->sanitizer_fake_stack);
+    if (hooks_on_arrival)
+        run_arrival_hooks(thread, self);
+}
+
 void gl__arrive(gl__thread *thread)
 {
     arrive(thread);
 }
 
-gl__switch_step gl__switch_save(gl__thread *thread, char *stack_pointer)
+/* The save step in every case: hooks, a start, any number of greenlets in
+ * the way, a heap copy to grow, an error. */
+static __attribute__((noinline)) gl__switch_step
+save_in_general(gl__thread *thread, char *stack_pointer)
 {
     gl_greenlet *origin = thread->current, *target = thread->target;
     gl__switch_step step = {NULL, GL__SWITCH_MOVE};
@@ -287,7 +319,7 @@ gl__switch_step gl__switch_save(gl__thread *thread, char *stack_pointer)
     if (target->state == GL_STATE_NEW) {
         /* It starts right below us; nothing of anybody's is in the way. */
         start_below(thread, target, stack_pointer);
-        commit_switch(thread, target);
+        commit_switch(thread, origin, target, thread->origin_finished);
         gl__records_change_end(thread);
         step.action = GL__SWITCH_START;
         return step;
@@ -303,20 +335,67 @@ gl__switch_step gl__switch_save(gl__thread *thread, char *stack_pointer)
         step.action = error;
         return step;
     }
+    /* Only the target's bytes are missing now: the records say what they
+     * will be once the refill step has copied them back. */
+    link_above(chain_after_origin(thread), target);
+    commit_switch(thread, origin, target, thread->origin_finished);
     step.stack_pointer = target->stack_pointer;
     return step;
 }
 
+/* The save step of the short switch a ping-pong makes: no save_state
+ * hook, a target that has run before, and only the origin in the way, with
+ * a heap copy big enough already. It leaves the records as
+ * save_in_general() would, but copies last, so that little stays in
+ * registers across memcpy. */
+gl__switch_step gl__switch_save(gl__thread *thread, char *stack_pointer)
+{
+    gl_greenlet *origin = thread->current, *target = thread->target;
+    if (GL_UNLIKELY(hooks.save_state || thread->origin_finished ||
+                    target->state == GL_STATE_NEW ||
+                    !only_first_in_way(origin, target)))
+        return save_in_general(thread, stack_pointer);
+    /* A running greenlet has nothing saved. */
+    char *limit = save_limit(origin, target->stack_stop);
+    size_t bytes = limit > stack_pointer ? (size_t)(limit - stack_pointer) : 0;
+    if (GL_UNLIKELY(bytes > origin->heap_capacity))
+        return save_in_general(thread, stack_pointer);
+    gl__sanitizer_switch_begin(&origin->sanitizer_fake_stack,
+                               thread->stack_low, thread->stack_high);
+    gl__records_change_begin(thread);
+    origin->stack_pointer = stack_pointer;
+    gl__sanitizer_note_switch_pointer(&thread->deepest_switch_pointer,
+                                      stack_pointer);
+    link_above(origin, target);
+    commit_switch(thread, origin, target, 0);
+    if (bytes) {
+        account_saved(origin, (ptrdiff_t)bytes);
+        gl__sanitizer_stack_readable(stack_pointer, bytes);
+        memcpy(origin->heap_copy, stack_pointer, bytes);
+    }
+    return (gl__switch_step){target->stack_pointer, GL__SWITCH_MOVE};
+}
+
 void gl__switch_refill(gl__thread *thread)
 {
-    gl_greenlet *target = thread->target;
-    refill(thread, target);
-    commit_switch(thread, target);
-    gl__records_change_end(thread);
+    gl_greenlet *target = thread->current;
+    size_t bytes = target->saved_bytes;
+    gl__sanitizer_stack_reused(thread->deepest_switch_pointer,
+                               target->stack_pointer + bytes);
+    if (!bytes)
+        return;
+    account_saved(target, -(ptrdiff_t)bytes);
+    if (GL_UNLIKELY(target->heap_capacity > KEEP_LIMIT)) {
+        memcpy(target->stack_pointer, target->heap_copy, bytes);
+        trim_heap_copy(target);
+        return;
+    }
+    memcpy(target->stack_pointer, target->heap_copy, bytes); /* tail call */
 }
 
 void gl__switch_arrive(gl__thread *thread)
 {
+    gl__records_change_end(thread);
     arrive(thread);
     gl_greenlet *self = thread->current;
     if (self->reply_to)
@@ -325,12 +404,7 @@ void gl__switch_arrive(gl__thread *thread)
 
 void gl__stack_discard(gl__thread *thread, gl_greenlet *greenlet)
 {
-    if (greenlet->heap_copy) {
-        account_saved(greenlet, -(ptrdiff_t)greenlet->saved_bytes);
-        gl__release_scrubbed(greenlet->heap_copy, greenlet->heap_capacity);
-        greenlet->heap_copy = NULL;
-        greenlet->heap_capacity = 0;
-    }
+    drop_heap_copy(greenlet);
     /* If it still had live bytes, it is in the running chain: unlink it. */
     for (gl_greenlet *g = thread->current; g; g = g->live_above) {
         if (g->live_above == greenlet) {

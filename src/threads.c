@@ -44,7 +44,6 @@ static void retire(gl__thread *thread)
         gl__stack_discard(thread, g);
         g->state = GL_STATE_DEAD;
     }
-    gl__spare_release(thread);
     thread->exited = 1;
     gl__records_change_end(thread);
     gl__greenlet_unreference(&thread->main_greenlet); /* the thread's hold */

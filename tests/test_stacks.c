@@ -8,6 +8,7 @@
 #include "runner.h"
 #include "stack_pattern.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* --------------------------------------------- interleaved deep greenlets */
@@ -242,4 +243,116 @@ TEST(suspended_ancestors_stay_live_while_descendants_run)
     CHECK_EQ(gl_thread_saved_bytes(), 0);
     CHECK_OK(gl_destroy(grandchild_of_main));
     CHECK_OK(gl_destroy(child_of_main));
+}
+
+/* ------------------------------------------------------ kept heap copies */
+
+/* An allocator that counts what the engine holds: each block carries its
+ * size in front. */
+static struct {
+    long allocations, blocks;
+    size_t bytes;
+} held;
+
+static void *counting_allocate(size_t size, void *context)
+{
+    (void)context;
+    size_t *block = malloc(sizeof(size_t) * 2 + size);
+    if (!block)
+        return NULL;
+    block[0] = size;
+    held.allocations++;
+    held.blocks++;
+    held.bytes += size;
+    return block + 2;
+}
+
+static void counting_release(void *memory, void *context)
+{
+    (void)context;
+    size_t *block = (size_t *)memory - 2;
+    held.blocks--;
+    held.bytes -= block[0];
+    free(block);
+}
+
+static void *counting_reallocate(void *memory, size_t size, void *context)
+{
+    void *moved = counting_allocate(size, context);
+    if (moved) {
+        size_t old = ((size_t *)memory)[-2];
+        memcpy(moved, memory, old < size ? old : size);
+        counting_release(memory, context);
+    }
+    return moved;
+}
+
+static size_t held_at_resume;
+
+/* Recurses about 100 KiB deep, then switches home twice; what the engine
+ * holds after the first resume is noted. */
+static void deep_bottom(const struct frame_link *bottom, void *context)
+{
+    (void)context;
+    CHECK_OK(gl_switch(main_greenlet, (gl_message){NULL, 0}, NULL));
+    held_at_resume = held.bytes;
+    check_chain(bottom);
+    CHECK_OK(gl_switch(main_greenlet, (gl_message){NULL, 0}, NULL));
+}
+
+static gl_message deep_run(void *argument, gl_message first)
+{
+    (void)argument;
+    (void)first;
+    descend(200, 7, NULL, deep_bottom, NULL);
+    return (gl_message){NULL, 0};
+}
+
+/* A greenlet keeps its heap copy once its bytes are back, so a steady
+ * ping-pong allocates nothing; copies over 64 KiB are not kept; a greenlet
+ * that finishes frees its copy at once, and its record shows none. */
+TEST(heap_copies_are_kept_for_the_next_save_and_freed_at_death)
+{
+    gl_allocator allocator = {counting_allocate, counting_reallocate,
+                              counting_release, NULL};
+    gl_set_allocator(&allocator);
+    main_greenlet = bounce_home = gl_current();
+    gl_greenlet *partner;
+    CHECK_OK(gl_create(&partner, bounce, (void *)3, NULL));
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(gl_switch(partner, (gl_message){NULL, 0}, NULL));
+    long allocations = held.allocations;
+    for (int i = 0; i < 1000; i++)
+        CHECK_OK(gl_switch(partner, (gl_message){NULL, 0}, NULL));
+    CHECK_EQ(held.allocations, allocations);
+    check_totals();
+
+    long blocks = held.blocks;
+    gl_greenlet_info info;
+    gl_greenlet_get_info(partner, &info);
+    CHECK(info.heap_copy != 0);
+    CHECK_OK(gl_switch(partner, (gl_message){NULL, 1}, NULL));
+    CHECK_EQ(gl_state_of(partner), GL_STATE_DEAD);
+    CHECK_EQ(held.blocks, blocks - 1);
+    gl_greenlet_get_info(partner, &info);
+    CHECK_EQ(info.heap_copy, 0);
+    CHECK_EQ(info.saved_bytes, 0);
+    CHECK_EQ(gl_thread_saved_bytes(), 0);
+    CHECK_OK(gl_destroy(partner));
+
+    gl_greenlet *deep;
+    CHECK_OK(gl_create(&deep, deep_run, NULL, NULL));
+    CHECK_OK(gl_switch(deep, (gl_message){NULL, 0}, NULL));
+    gl_greenlet_get_info(deep, &info);
+    CHECK(info.saved_bytes > 64 * 1024);
+    size_t before_resume = held.bytes;
+    CHECK(before_resume > info.saved_bytes);
+    CHECK_OK(gl_switch(deep, (gl_message){NULL, 0}, NULL));
+    /* Its 100 KiB copy is gone once it runs; main's small one was made. */
+    CHECK(held_at_resume < before_resume - 64 * 1024);
+    CHECK_OK(gl_switch(deep, (gl_message){NULL, 0}, NULL));
+    CHECK_EQ(gl_state_of(deep), GL_STATE_DEAD);
+    CHECK_OK(gl_destroy(deep));
+    CHECK_EQ(gl_thread_saved_bytes(), 0);
+    gl_set_allocator(NULL);
 }
