@@ -99,7 +99,14 @@ gl__stack_switch:
     .cfi_undefined x30              /* its frame is not back yet: unwinders */
     mov     x0, x19                 /* that interrupt the copy stop here */
     bl      gl__switch_refill       /* copy the target's bytes back */
-    .cfi_restore_state              /* same frame layout: the CFI holds */
+    mov     x9, sp                  /* -> x0: where its switch frame is; */
+    cmp     x0, x9                  /* if still in its heap copy, it is */
+    b.eq    1f                      /* copied into place here */
+    .irp    offset, 0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160
+    ldp     x10, x11, [x0, #\offset]
+    stp     x10, x11, [sp, #\offset]
+    .endr
+1:  .cfi_restore_state              /* same frame layout: the CFI holds */
     mov     x0, x19
     bl      gl__switch_arrive       /* hooks, and the target's reply */
     mov     w0, #0                  /* the target's gl__stack_switch -> 0 */

@@ -29,20 +29,30 @@
  *      56     8   return address into the caller of gl__stack_switch
  *   CFA = stack_pointer + 64
  *
- * The CFI describes this frame at every instruction where it is in place,
- * so gdb, libunwind and the C++ unwinder walk from a suspended greenlet's
- * switch frame into its callers; while a resumed greenlet's bytes are being
- * copied back, it says instead that the return address is undefined. gl__greenlet_trampoline, the root of every greenlet's stack, says
- * that its return address is undefined: backtraces end there cleanly.
+ * Resuming: the refill step copies the target's bytes back, except its
+ * switch frame when that lies whole in its heap copy, and says where the
+ * frame is; the registers and the return address are loaded from there
+ * (src/engine.h says why not through the stack), and the stack pointer
+ * moves past the frame's place.
  *
- * Returning: the routine ends in an indirect jump to the popped return
- * address, not in `ret`. A `ret` here always goes somewhere other than
- * where the CPU's return-stack predictor expects (the call it pairs with
- * was the origin's, and the return lands in the target), so every switch
- * paid a mispredicted return: 11 of 25 ns per switch on the machine of
- * bench/switch_bench.c. An indirect jump is predicted from branch history
- * instead, which learns the targets of a ping-pong. The return-stack entry
- * of the call stays behind, as it did with `ret` in the wrong place.
+ * The CFI describes this frame at every instruction where it is complete,
+ * so gdb, libunwind and the C++ unwinder walk from a suspended greenlet's
+ * switch frame into its callers: on the stack, and from the refill step on,
+ * wherever r12 says the frame is (DW_CFA_expression rules). While the
+ * refill step runs, it says instead that the return address is undefined.
+ * gl__greenlet_trampoline, the root of every greenlet's stack, says that
+ * its return address is undefined: backtraces end there cleanly.
+ *
+ * Returning: the routine ends in an indirect jump to the resumed
+ * greenlet's return address, not in `ret`. A `ret` here always goes
+ * somewhere other than where the CPU's return-stack predictor expects (the
+ * call it pairs with was the origin's, and the return lands in the
+ * target), so every switch paid a mispredicted return: 11 of 25 ns per
+ * switch on the machine of bench/switch_bench.c. An indirect jump is
+ * predicted from branch history instead, which learns the targets of a
+ * ping-pong. The return-stack entry of the call stays behind, as it did
+ * with `ret` in the wrong place. A failed switch returns to its own caller
+ * with `ret`, which is predicted right.
  *
  * CET: each entry point begins with endbr64 and the object is marked
  * IBT-compatible. The jump back carries `notrack`, since a return address
@@ -50,6 +60,20 @@
  * way). It is not marked shadow-stack compatible, and must not be:
  * returning into another greenlet is exactly what a shadow stack forbids.
  */
+
+/* CFI: the switch frame's registers are at r12 + their offset in the
+ * frame (wherever r12 points: the stack or a heap copy), each rule written
+ * as DW_CFA_expression (0x10), DWARF register, length 2, DW_OP_breg12
+ * (0x7c) and the offset. The CFA stays rsp + 64. */
+    .macro  FRAME_AT_R12
+    .cfi_escape 0x10, 16, 2, 0x7c, 56   /* return address */
+    .cfi_escape 0x10, 6, 2, 0x7c, 48    /* rbp */
+    .cfi_escape 0x10, 3, 2, 0x7c, 40    /* rbx */
+    .cfi_escape 0x10, 12, 2, 0x7c, 32   /* r12 */
+    .cfi_escape 0x10, 13, 2, 0x7c, 24   /* r13 */
+    .cfi_escape 0x10, 14, 2, 0x7c, 16   /* r14 */
+    .cfi_escape 0x10, 15, 2, 0x7c, 8    /* r15 */
+    .endm
 
     .text
 
@@ -92,22 +116,50 @@ gl__stack_switch:
     jnz     .Lnot_a_move            /* start a greenlet, or an error */
 
     movq    %rax, %rsp              /* onto the target's stack */
-    .cfi_remember_state
+    .cfi_remember_state             /* (the full frame, for .Lnot_a_move) */
     .cfi_undefined %rip             /* its frame is not back yet: unwinders */
     movq    %rbx, %rdi              /* that interrupt the copy stop here */
     call    gl__switch_refill       /* copy the target's bytes back */
-    .cfi_restore_state              /* same frame layout: the CFI holds */
+    movq    %rax, %r12              /* -> where its switch frame is: in */
+    FRAME_AT_R12                    /* place, or still in its heap copy */
     movq    %rbx, %rdi
     call    gl__switch_arrive       /* hooks, and the target's reply */
-    xorl    %eax, %eax              /* the target's gl__stack_switch -> 0 */
 
-.Lreturn:
-    .cfi_remember_state             /* the full frame, for .Lnot_a_move */
-    ldmxcsr (%rsp)                  /* the resumed greenlet's FP state */
+    ldmxcsr (%r12)                  /* the resumed greenlet's FP state */
+    fldcw   4(%r12)
+    movq    56(%r12), %rcx          /* its return address */
+    .cfi_register %rip, %rcx
+    movq    8(%r12), %r15           /* and its callee-saved registers */
+    .cfi_restore %r15
+    movq    16(%r12), %r14
+    .cfi_restore %r14
+    movq    24(%r12), %r13
+    .cfi_restore %r13
+    movq    40(%r12), %rbx
+    .cfi_restore %rbx
+    movq    48(%r12), %rbp
+    .cfi_restore %rbp
+    movq    32(%r12), %r12
+    .cfi_restore %r12
+    addq    $64, %rsp               /* the frame's place on the stack */
+    .cfi_adjust_cfa_offset -64
+    xorl    %eax, %eax              /* the target's gl__stack_switch -> 0 */
+    notrack jmp *%rcx               /* see "Returning" at the top */
+
+.Lnot_a_move:
+    .cfi_restore_state              /* the full frame is still in place */
+    js      .Lfailed                /* negative action: an error code */
+    movq    %rbx, %rdi              /* start the target right below us */
+    call    gl__greenlet_trampoline /* never returns */
+    ud2
+
+.Lfailed:                           /* nothing moved: return the error */
+    movl    %edx, %eax              /* to our own caller */
+    ldmxcsr (%rsp)
     fldcw   4(%rsp)
     addq    $8, %rsp
     .cfi_adjust_cfa_offset -8
-    popq    %r15                    /* and its callee-saved registers */
+    popq    %r15
     .cfi_adjust_cfa_offset -8
     .cfi_restore %r15
     popq    %r14
@@ -125,21 +177,7 @@ gl__stack_switch:
     popq    %rbp
     .cfi_adjust_cfa_offset -8
     .cfi_restore %rbp
-    popq    %rcx                    /* into the resumed greenlet: see */
-    .cfi_adjust_cfa_offset -8       /* "Returning" at the top */
-    .cfi_register %rip, %rcx
-    notrack jmp *%rcx
-
-.Lnot_a_move:
-    .cfi_restore_state              /* the full frame is still in place */
-    js      .Lfailed                /* negative action: an error code */
-    movq    %rbx, %rdi              /* start the target right below us */
-    call    gl__greenlet_trampoline /* never returns */
-    ud2
-
-.Lfailed:
-    movl    %edx, %eax              /* nothing moved: return the error */
-    jmp     .Lreturn
+    ret
     .cfi_endproc
     .size   gl__stack_switch, .-gl__stack_switch
 

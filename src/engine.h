@@ -215,7 +215,20 @@ extern const void *const gl__switch_suspended_ip GL_HIDDEN;
 /* Called by arch/ code only. */
 GL_HIDDEN gl__switch_step gl__switch_save(gl__thread *thread,
                                           char *stack_pointer);
-GL_HIDDEN void gl__switch_refill(gl__thread *thread);
+/* Copies the target's saved bytes back to the stack, except the switch
+ * frame when that lies whole in its heap copy: returns where the frame is
+ * (the target's stack pointer, or its heap copy). The assembly takes the
+ * registers from there (x86-64) or copies the frame into place word by
+ * word (aarch64). Registers read back at once from memory that memcpy has
+ * just written with wide stores wait for those stores (no store
+ * forwarding): 1 to 3 ns of a 13 ns switch on x86-64. */
+GL_HIDDEN const char *gl__switch_refill(gl__thread *thread);
+/* The size of the switch frame of arch/ (see the diagram there). */
+#if defined(__x86_64__)
+#define GL__SWITCH_FRAME_BYTES 64
+#elif defined(__aarch64__)
+#define GL__SWITCH_FRAME_BYTES 176
+#endif
 GL_HIDDEN void gl__switch_arrive(gl__thread *thread);
 GL_HIDDEN __attribute__((noreturn)) void gl__greenlet_begin(gl__thread *thread);
 

@@ -376,21 +376,30 @@ gl__switch_step gl__switch_save(gl__thread *thread, char *stack_pointer)
     return (gl__switch_step){target->stack_pointer, GL__SWITCH_MOVE};
 }
 
-void gl__switch_refill(gl__thread *thread)
+const char *gl__switch_refill(gl__thread *thread)
 {
     gl_greenlet *target = thread->current;
     size_t bytes = target->saved_bytes;
+    char *stack_pointer = target->stack_pointer;
     gl__sanitizer_stack_reused(thread->deepest_switch_pointer,
-                               target->stack_pointer + bytes);
+                               stack_pointer + bytes);
     if (!bytes)
-        return;
+        return stack_pointer;
     account_saved(target, -(ptrdiff_t)bytes);
     if (GL_UNLIKELY(target->heap_capacity > KEEP_LIMIT)) {
-        memcpy(target->stack_pointer, target->heap_copy, bytes);
+        memcpy(stack_pointer, target->heap_copy, bytes);
         trim_heap_copy(target);
-        return;
+        return stack_pointer;
     }
-    memcpy(target->stack_pointer, target->heap_copy, bytes); /* tail call */
+    if (bytes < GL__SWITCH_FRAME_BYTES) {
+        memcpy(stack_pointer, target->heap_copy, bytes);
+        return stack_pointer;
+    }
+    /* The kept copy stays as it is until the frame is out of it. */
+    memcpy(stack_pointer + GL__SWITCH_FRAME_BYTES,
+           target->heap_copy + GL__SWITCH_FRAME_BYTES,
+           bytes - GL__SWITCH_FRAME_BYTES);
+    return target->heap_copy;
 }
 
 void gl__switch_arrive(gl__thread *thread)

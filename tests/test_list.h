@@ -39,6 +39,7 @@ TEST_DECLARE(allocation_failure_mid_switch_changes_nothing)
 TEST_DECLARE(finishing_greenlet_waits_for_memory_to_resume_its_parent)
 /* test_unwind.c */
 TEST_DECLARE(unwinder_crosses_the_switch_frame_and_stops_at_the_root)
+TEST_DECLARE(unwinder_crosses_the_switch_frame_from_the_arrive_step)
 #ifdef GL_TEST_HAVE_LIBUNWIND
 TEST_DECLARE(libunwind_walks_a_suspended_greenlet_to_its_run_function)
 #endif

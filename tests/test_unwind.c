@@ -134,6 +134,79 @@ TEST(unwinder_crosses_the_switch_frame_and_stops_at_the_root)
     CHECK_OK(gl_destroy(g));
 }
 
+/* From inside the arrive step: the resumed greenlet's registers are taken
+ * from wherever its switch frame is (still in its heap copy, or in place),
+ * and the CFI says so, so a walk from a hook leads into its frames. */
+static gl_greenlet *walk_when_resuming, *g_of_the_walk;
+
+static void walking_observe(gl_greenlet *origin, gl_greenlet *target,
+                            int thrown, void *context)
+{
+    (void)origin;
+    (void)thrown;
+    (void)context;
+    if (walk.armed && target == walk_when_resuming) {
+        walk.armed = 0;
+        walk.count = 0;
+        walk.end = _Unwind_Backtrace(note_frame, NULL);
+    }
+}
+
+static void check_walk_into_level_two(void)
+{
+    CHECK_EQ(walk.armed, 0);
+    CHECK_EQ(walk.end, _URC_END_OF_STACK);
+    CHECK(walk_contains(return_into_level_one));
+    CHECK(walk_contains(return_into_run));
+    CHECK(walk_contains(return_into_begin));
+}
+
+/* Runs in a greenlet started by `g` from level_two, so g's frames are in
+ * place below main's when it resumes g. */
+static gl_message resume_the_live_one(void *argument, gl_message first)
+{
+    (void)argument;
+    (void)first;
+    check_walk_into_level_two(); /* the first walk, from the heap copy */
+    walk_when_resuming = g_of_the_walk;
+    gl_greenlet_info info;
+    gl_greenlet_get_info(walk_when_resuming, &info);
+    CHECK_EQ(info.saved_bytes, 0);
+    walk.armed = 1;
+    return (gl_message){NULL, 0}; /* resumes g in level_two */
+}
+
+TEST(unwinder_crosses_the_switch_frame_from_the_arrive_step)
+{
+    gl_runtime_hooks hooks = {NULL, NULL, walking_observe, NULL};
+    gl_set_runtime_hooks(&hooks);
+    gl_greenlet *g, *child;
+    CHECK_OK(gl_create(&g, suspend_two_levels_down, NULL, NULL));
+    g_of_the_walk = g;
+    /* g's frame in its heap copy: g goes back to main from level_two and
+     * is saved whole; main resumes it. */
+    switch_to_from_level_two[0] = gl_current();
+    CHECK_OK(gl_switch(g, (gl_message){NULL, 0}, NULL));
+    gl_greenlet_info info;
+    gl_greenlet_get_info(g, &info);
+    CHECK(info.saved_bytes > 176); /* the frame and more, on either CPU */
+    walk_when_resuming = g;
+    walk.armed = 1;
+    /* g's second switch goes to `child`, which g starts below itself. */
+    CHECK_OK(gl_create(&child, resume_the_live_one, NULL, NULL));
+    CHECK_OK(gl_set_parent(child, g));
+    switch_to_from_level_two[1] = child;
+    CHECK_OK(gl_switch(g, (gl_message){NULL, 0}, NULL));
+    /* The second walk ran when child's return resumed g in place; g then
+     * returned. */
+    CHECK_EQ(gl_state_of(g), GL_STATE_DEAD);
+    CHECK_EQ(gl_state_of(child), GL_STATE_DEAD);
+    check_walk_into_level_two();
+    CHECK_OK(gl_destroy(child));
+    CHECK_OK(gl_destroy(g));
+    gl_set_runtime_hooks(NULL);
+}
+
 /* --------------------------------------- libunwind, from outside (inspect) */
 #ifdef GL_TEST_HAVE_LIBUNWIND
 #include "glinspect.h"
