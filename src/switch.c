@@ -14,26 +14,47 @@
 
 #include <time.h>
 
-int gl_switch(gl_greenlet *target, gl_message message, gl_message *received)
+static inline int switch_now(gl__thread *thread, gl_greenlet *target,
+                             gl_message message, gl_message *received)
 {
-    gl__thread *thread = gl__this_thread();
-    if (GL_UNLIKELY(!thread))
-        return GL_ENOMEM;
-    if (GL_UNLIKELY(!target))
-        return GL_EINVAL;
-    if (GL_UNLIKELY(target->thread != thread))
-        return target->thread->exited ? GL_ETHREADEXITED : GL_EWRONGTHREAD;
-    if (GL_UNLIKELY(target->state == GL_STATE_DEAD))
-        return GL_EDEAD;
-    if (GL_UNLIKELY(target == thread->current)) {
-        if (received)
-            *received = message;
-        return 0;
-    }
     thread->transfer = message;
     thread->current->reply_to = received;
     thread->target = target;
     return gl__stack_switch(thread);
+}
+
+/* gl_switch() when anything is unusual: the thread's first call into the
+ * engine, a refusal, or a switch to the running greenlet. Out of line, so
+ * that the usual switch saves no registers. */
+static __attribute__((noinline)) int
+switch_unusually(gl_greenlet *target, gl_message message,
+                 gl_message *received)
+{
+    gl__thread *thread = gl__this_thread();
+    if (!thread)
+        return GL_ENOMEM;
+    if (!target)
+        return GL_EINVAL;
+    if (target->thread != thread)
+        return target->thread->exited ? GL_ETHREADEXITED : GL_EWRONGTHREAD;
+    if (target->state == GL_STATE_DEAD)
+        return GL_EDEAD;
+    if (target == thread->current) {
+        if (received)
+            *received = message;
+        return 0;
+    }
+    return switch_now(thread, target, message, received);
+}
+
+int gl_switch(gl_greenlet *target, gl_message message, gl_message *received)
+{
+    gl__thread *thread = gl__this_thread_record;
+    if (GL_UNLIKELY(!thread || !target || target->thread != thread ||
+                    target->state == GL_STATE_DEAD ||
+                    target == thread->current))
+        return switch_unusually(target, message, received);
+    return switch_now(thread, target, message, received);
 }
 
 /* The run function has returned: hand its result to the nearest live
