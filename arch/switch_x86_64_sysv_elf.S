@@ -43,16 +43,16 @@
  * gl__greenlet_trampoline, the root of every greenlet's stack, says that
  * its return address is undefined: backtraces end there cleanly.
  *
- * Returning: the routine ends in an indirect jump to the resumed
- * greenlet's return address, not in `ret`. A `ret` here always goes
- * somewhere other than where the CPU's return-stack predictor expects (the
- * call it pairs with was the origin's, and the return lands in the
- * target), so every switch paid a mispredicted return: 11 of 25 ns per
- * switch on the machine of bench/switch_bench.c. An indirect jump is
- * predicted from branch history instead, which learns the targets of a
- * ping-pong. The return-stack entry of the call stays behind, as it did
- * with `ret` in the wrong place. A failed switch returns to its own caller
- * with `ret`, which is predicted right.
+ * Returning: the CPU predicts a `ret` from its return-stack, which here
+ * holds the origin's return address (the call it pairs with was the
+ * origin's). When the resumed greenlet returns to the same place, as when
+ * every greenlet switches from one call site (the Python binding, gevent's
+ * hub), the routine ends in `ret`, predicted right, and the return-stack
+ * stays in step for the returns that follow. Otherwise it ends in an
+ * indirect jump, predicted from branch history, which learns the targets
+ * of a ping-pong: a `ret` there was mispredicted on every switch, 11 of
+ * 25 ns per switch in bench/switch_bench.c. A failed switch returns to its
+ * own caller with `ret`.
  *
  * CET: each entry point begins with endbr64 and the object is marked
  * IBT-compatible. The jump back carries `notrack`, since a return address
@@ -109,6 +109,7 @@ gl__stack_switch:
     fnstcw  4(%rsp)                 /* x87 control word */
 
     movq    %rdi, %rbx              /* keep the thread record across calls */
+    movq    56(%rsp), %r13          /* and the origin's return address */
     movq    %rsp, %rsi              /* the origin's stack pointer */
     call    gl__switch_save         /* -> rax: target sp, rdx: action */
 .Lsuspended:                        /* where a suspended frame stands */
@@ -127,9 +128,10 @@ gl__stack_switch:
 
     ldmxcsr (%r12)                  /* the resumed greenlet's FP state */
     fldcw   4(%r12)
-    movq    56(%r12), %rcx          /* its return address */
+    movq    56(%r12), %rcx          /* its return address: the origin's? */
     .cfi_register %rip, %rcx
-    movq    8(%r12), %r15           /* and its callee-saved registers */
+    cmpq    %rcx, %r13              /* (no flags change from here on) */
+    movq    8(%r12), %r15           /* its callee-saved registers */
     .cfi_restore %r15
     movq    16(%r12), %r14
     .cfi_restore %r14
@@ -141,10 +143,18 @@ gl__stack_switch:
     .cfi_restore %rbp
     movq    32(%r12), %r12
     .cfi_restore %r12
-    addq    $64, %rsp               /* the frame's place on the stack */
+    leaq    64(%rsp), %rsp          /* the frame's place on the stack */
     .cfi_adjust_cfa_offset -64
-    xorl    %eax, %eax              /* the target's gl__stack_switch -> 0 */
-    notrack jmp *%rcx               /* see "Returning" at the top */
+    movl    $0, %eax                /* the target's gl__stack_switch -> 0 */
+    jne     .Ljump_back             /* see "Returning" at the top */
+    pushq   %rcx
+    .cfi_adjust_cfa_offset 8
+    .cfi_offset %rip, -8
+    ret
+.Ljump_back:
+    .cfi_adjust_cfa_offset -8
+    .cfi_register %rip, %rcx
+    notrack jmp *%rcx
 
 .Lnot_a_move:
     .cfi_restore_state              /* the full frame is still in place */
