@@ -92,9 +92,34 @@ static inline __attribute__((always_inline)) int for_each_slice_below(gl_greenle
 /* Heap copies are kept: a greenlet whose bytes are copied back keeps its
  * heap copy for its next save, unless the copy is bigger than KEEP_LIMIT,
  * so that a steady ping-pong allocates nothing and a save usually finds
- * room already. What that holds beyond the saved bytes is at most one
- * copy per greenlet, and only while it runs or its bytes are live. */
-#define KEEP_LIMIT (64 * 1024)
+ * room already. A kept copy is used again if it fits: big enough, and not
+ * more than about twice what it will hold (a greenlet that once went deep
+ * and now suspends shallow does not hold on to the deep copy). So what a
+ * greenlet holds beyond its saved bytes is bounded by what it holds, except
+ * for one copy while it runs or its bytes are live. */
+#define KEEP_LIMIT (256 * 1024)
+
+static inline int copy_fits(size_t capacity, size_t needed)
+{
+    return needed <= capacity && capacity <= 2 * needed + 4096;
+}
+
+/* Gives `owner` a heap copy of `size` bytes holding its saved bytes. Not
+ * realloc: the old block, freed unscrubbed, would keep its stack bytes in
+ * the heap. Out of line: the hot path finds the copy fitting. */
+static __attribute__((noinline)) int resize_heap_copy(gl_greenlet *owner,
+                                                      size_t size)
+{
+    char *resized = gl__allocate(size);
+    if (!resized)
+        return GL_ENOMEM;
+    if (owner->saved_bytes)
+        memcpy(resized, owner->heap_copy, owner->saved_bytes);
+    gl__release_scrubbed(owner->heap_copy, owner->heap_capacity);
+    owner->heap_copy = resized;
+    owner->heap_capacity = size;
+    return 0;
+}
 
 /* Gives back the capacity of `owner`'s heap copy beyond its saved bytes,
  * when that copy is too big to keep. */
@@ -109,13 +134,7 @@ static void trim_heap_copy(gl_greenlet *owner)
         owner->heap_capacity = 0;
         return;
     }
-    explicit_bzero(owner->heap_copy + owner->saved_bytes,
-                   owner->heap_capacity - owner->saved_bytes);
-    char *shrunk = gl__reallocate(owner->heap_copy, owner->saved_bytes);
-    if (shrunk) { /* if not, the larger block simply stays */
-        owner->heap_copy = shrunk;
-        owner->heap_capacity = owner->saved_bytes;
-    }
+    resize_heap_copy(owner, owner->saved_bytes); /* on failure it stays */
 }
 
 /* Frees the heap copy of a greenlet that will never run again. */
@@ -129,30 +148,17 @@ static void drop_heap_copy(gl_greenlet *greenlet)
     }
 }
 
-/* Grows `owner`'s heap copy to hold its bytes up to `limit`. Out of line:
- * the hot path finds the copy big enough. */
-static __attribute__((noinline)) int grow_heap_copy(gl_greenlet *owner,
-                                                    size_t needed)
-{
-    /* Not realloc: the old block, freed unscrubbed, would keep its stack
-     * bytes in the heap. */
-    char *grown = gl__allocate(needed);
-    if (!grown)
-        return GL_ENOMEM;
-    if (owner->saved_bytes)
-        memcpy(grown, owner->heap_copy, owner->saved_bytes);
-    gl__release_scrubbed(owner->heap_copy, owner->heap_capacity);
-    owner->heap_copy = grown;
-    owner->heap_capacity = needed;
-    return 0;
-}
-
+/* Makes `owner`'s heap copy fit its bytes up to `limit`. */
 static inline int reserve_heap_copy(gl_greenlet *owner, char *limit)
 {
     size_t needed = (size_t)(limit - owner->stack_pointer);
-    if (GL_LIKELY(needed <= owner->heap_capacity))
+    if (GL_LIKELY(copy_fits(owner->heap_capacity, needed)))
         return 0;
-    return grow_heap_copy(owner, needed);
+    if (needed <= owner->heap_capacity) { /* too big: cut it down */
+        resize_heap_copy(owner, needed); /* on failure it stays */
+        return 0;
+    }
+    return resize_heap_copy(owner, needed);
 }
 
 /* Undoes reserve_heap_copy after a failure elsewhere. */
@@ -358,7 +364,7 @@ gl__switch_step gl__switch_save(gl__thread *thread, char *stack_pointer)
     /* A running greenlet has nothing saved. */
     char *limit = save_limit(origin, target->stack_stop);
     size_t bytes = limit > stack_pointer ? (size_t)(limit - stack_pointer) : 0;
-    if (GL_UNLIKELY(bytes > origin->heap_capacity))
+    if (GL_UNLIKELY(bytes && !copy_fits(origin->heap_capacity, bytes)))
         return save_in_general(thread, stack_pointer);
     gl__sanitizer_switch_begin(&origin->sanitizer_fake_stack,
                                thread->stack_low, thread->stack_high);

@@ -289,8 +289,8 @@ static void *counting_reallocate(void *memory, size_t size, void *context)
 
 static size_t held_at_resume;
 
-/* Recurses about 100 KiB deep, then switches home twice; what the engine
- * holds after the first resume is noted. */
+/* At the bottom of `levels` * 512 bytes of stack: switches home twice, and
+ * notes what the engine holds after the first resume. */
 static void deep_bottom(const struct frame_link *bottom, void *context)
 {
     (void)context;
@@ -300,17 +300,34 @@ static void deep_bottom(const struct frame_link *bottom, void *context)
     CHECK_OK(gl_switch(main_greenlet, (gl_message){NULL, 0}, NULL));
 }
 
+/* Goes deep, comes back up, and switches home once more from the top. */
 static gl_message deep_run(void *argument, gl_message first)
 {
-    (void)argument;
     (void)first;
-    descend(200, 7, NULL, deep_bottom, NULL);
+    descend((unsigned)(uintptr_t)argument, 7, NULL, deep_bottom, NULL);
+    CHECK_OK(gl_switch(main_greenlet, (gl_message){NULL, 0}, NULL));
     return (gl_message){NULL, 0};
 }
 
+/* Runs a greenlet `levels` deep through deep_run; returns what the engine
+ * held before its first resume. */
+static size_t run_deep(unsigned levels, gl_greenlet **deep)
+{
+    CHECK_OK(gl_create(deep, deep_run, (void *)(uintptr_t)levels, NULL));
+    CHECK_OK(gl_switch(*deep, (gl_message){NULL, 0}, NULL));
+    gl_greenlet_info info;
+    gl_greenlet_get_info(*deep, &info);
+    CHECK(info.saved_bytes > levels * 512);
+    size_t before_resume = held.bytes;
+    CHECK(before_resume > info.saved_bytes);
+    CHECK_OK(gl_switch(*deep, (gl_message){NULL, 0}, NULL));
+    return before_resume;
+}
+
 /* A greenlet keeps its heap copy once its bytes are back, so a steady
- * ping-pong allocates nothing; copies over 64 KiB are not kept; a greenlet
- * that finishes frees its copy at once, and its record shows none. */
+ * ping-pong allocates nothing; copies over 256 KiB are not kept, nor
+ * copies much bigger than what a later save needs; a greenlet that
+ * finishes frees its copy at once, and its record shows none. */
 TEST(heap_copies_are_kept_for_the_next_save_and_freed_at_death)
 {
     gl_allocator allocator = {counting_allocate, counting_reallocate,
@@ -340,19 +357,30 @@ TEST(heap_copies_are_kept_for_the_next_save_and_freed_at_death)
     CHECK_EQ(gl_thread_saved_bytes(), 0);
     CHECK_OK(gl_destroy(partner));
 
+    /* 300 KiB deep: its copy is gone once it runs (main's small one was
+     * made meanwhile). */
     gl_greenlet *deep;
-    CHECK_OK(gl_create(&deep, deep_run, NULL, NULL));
+    size_t before_resume = run_deep(600, &deep);
+    CHECK(held_at_resume < before_resume - 256 * 1024);
+    /* 100 KiB deep: its copy is kept while it runs, and cut down when it
+     * is saved again from near the top of its stack. */
+    gl_greenlet *less_deep;
+    run_deep(200, &less_deep);
+    CHECK(held_at_resume > 100 * 1024);
+    CHECK_OK(gl_switch(less_deep, (gl_message){NULL, 0}, NULL));
+    gl_greenlet_get_info(less_deep, &info);
+    CHECK(info.saved_bytes < 4096);
+    /* What the engine holds beyond saved bytes: records, main's copy, and
+     * less_deep's, now a few KiB rather than 100. */
+    CHECK(held.bytes - gl_thread_saved_bytes() < 48 * 1024);
+    CHECK_OK(gl_switch(less_deep, (gl_message){NULL, 0}, NULL));
+    CHECK_OK(gl_switch(deep, (gl_message){NULL, 0}, NULL)); /* to the top */
     CHECK_OK(gl_switch(deep, (gl_message){NULL, 0}, NULL));
-    gl_greenlet_get_info(deep, &info);
-    CHECK(info.saved_bytes > 64 * 1024);
-    size_t before_resume = held.bytes;
-    CHECK(before_resume > info.saved_bytes);
-    CHECK_OK(gl_switch(deep, (gl_message){NULL, 0}, NULL));
-    /* Its 100 KiB copy is gone once it runs; main's small one was made. */
-    CHECK(held_at_resume < before_resume - 64 * 1024);
-    CHECK_OK(gl_switch(deep, (gl_message){NULL, 0}, NULL));
-    CHECK_EQ(gl_state_of(deep), GL_STATE_DEAD);
-    CHECK_OK(gl_destroy(deep));
+    gl_greenlet *both[] = {deep, less_deep};
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ(gl_state_of(both[i]), GL_STATE_DEAD);
+        CHECK_OK(gl_destroy(both[i]));
+    }
     CHECK_EQ(gl_thread_saved_bytes(), 0);
     gl_set_allocator(NULL);
 }
