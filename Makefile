@@ -208,9 +208,10 @@ $(BUILD)/asan/gltop: $(GLTOP_SOURCES) $(GLTOP_HEADERS) $(INSPECT_HEADERS) $(BUIL
 	    $(CURSES_LIBS) -lpthread
 
 # --------------------------------------------------------- bench and demo
-$(BUILD)/switch-bench: bench/switch_bench.c bench/boost_context.cpp bench/bench_clock.h $(BUILD)/libglengine.a
+$(BUILD)/switch-bench: bench/switch_bench.c bench/boost_context.cpp bench/bench_clock.h bench/copy_floor.h bench/copy_floor_x86_64.S $(BUILD)/libglengine.a
 	g++ -O2 -g -c bench/boost_context.cpp -o $(BUILD)/boost_context.o
 	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) -Ibench -o $@ bench/switch_bench.c \
+	    bench/copy_floor_x86_64.S \
 	    $(BUILD)/boost_context.o $(BUILD)/libglengine.a -lboost_context \
 	    -lstdc++ -lpthread
 

@@ -25,10 +25,13 @@
  *
  * ucontext and fcontext give each coroutine a stack of its own, so depth
  * copies nothing there; those rows show that their cost does not change
- * with depth. The harness (clock, median runner, descent) is in
+ * with depth. The copy floor (copy_floor.h, x86-64) copies what the
+ * engine copies and does nothing else: the least a stack-copying switch
+ * costs here, for reading the engine's ratios against. The harness (clock, median runner, descent) is in
  * bench_clock.h; the Boost half is C++ and lives in boost_context.cpp.
  */
 #include "bench_clock.h"
+#include "copy_floor.h"
 #include "glengine.h"
 
 #include <stdint.h>
@@ -319,14 +322,99 @@ static uint64_t ucontext_life_rounds(void *context, uint64_t rounds)
     return bench_now_ns() - start_ns;
 }
 
+/* -------------------------------------------------------- copy floor */
+#ifdef COPY_FLOOR_AVAILABLE
+
+/* The engine's ping-pong, layout and all, on the bare copying switch. The
+ * value in flight travels in `value`, the stop request in `stop`. */
+typedef struct floor_pingpong {
+    size_t depth_bytes;
+    uint64_t rounds;
+    copy_floor_side main_side, partner_side;
+    uintptr_t value;
+    int stop;
+    uint64_t elapsed_ns;
+} floor_pingpong;
+
+/* What each side saved at its last switch of the loop, for the report. */
+static size_t floor_saved[2];
+
+static void floor_partner_loop(void *argument)
+{
+    floor_pingpong *pingpong = argument;
+    pingpong->value = 0; /* ready */
+    copy_floor_switch(&pingpong->partner_side, &pingpong->main_side);
+    while (!pingpong->stop) {
+        pingpong->value++;
+        copy_floor_switch(&pingpong->partner_side, &pingpong->main_side);
+    }
+    copy_floor_switch(&pingpong->partner_side, &pingpong->main_side);
+    abort(); /* never resumed after the stop */
+}
+
+static void floor_partner_run(void *argument)
+{
+    floor_pingpong *pingpong = argument;
+    bench_call_at_depth(pingpong->depth_bytes, floor_partner_loop, pingpong);
+}
+
+static void floor_main_loop(void *argument)
+{
+    floor_pingpong *pingpong = argument;
+    uint64_t start_ns = bench_now_ns();
+    for (uint64_t round = 1; round <= pingpong->rounds; round++) {
+        pingpong->value = round;
+        copy_floor_switch(&pingpong->main_side, &pingpong->partner_side);
+        bench_expect("copy floor ping-pong", pingpong->value, round + 1);
+    }
+    pingpong->elapsed_ns = bench_now_ns() - start_ns;
+}
+
+/* Out of line, like engine_start_partner: the partner starts at the
+ * height of floor_main_loop's frame. */
+static __attribute__((noinline)) void
+floor_start_partner(floor_pingpong *pingpong)
+{
+    copy_floor_start(&pingpong->main_side, &pingpong->partner_side,
+                     floor_partner_run, pingpong);
+    bench_expect("copy floor partner ready", pingpong->value, 0);
+}
+
+/* bench_body: `context` is a const size_t *, the depth in bytes. */
+static uint64_t floor_switch_rounds(void *context, uint64_t rounds)
+{
+    floor_pingpong pingpong = {.depth_bytes = *(const size_t *)context,
+                               .rounds = rounds};
+    pingpong.main_side.copy = bench_allocate(COPY_FLOOR_BYTES);
+    pingpong.partner_side.copy = bench_allocate(COPY_FLOOR_BYTES);
+    floor_start_partner(&pingpong);
+    bench_call_at_depth(pingpong.depth_bytes, floor_main_loop, &pingpong);
+    floor_saved[0] = pingpong.main_side.saved;
+    floor_saved[1] = pingpong.partner_side.saved;
+    pingpong.stop = 1; /* the partner comes back one last time */
+    copy_floor_switch(&pingpong.main_side, &pingpong.partner_side);
+    free(pingpong.main_side.copy);
+    free(pingpong.partner_side.copy);
+    return pingpong.elapsed_ns;
+}
+#endif /* COPY_FLOOR_AVAILABLE */
+
 /* ------------------------------------------------------- what to run */
 
-enum { SUBJECT_ENGINE, SUBJECT_SWAPCONTEXT, SUBJECT_BOOST, SUBJECT_COUNT };
+enum {
+    SUBJECT_ENGINE,
+    SUBJECT_SWAPCONTEXT,
+    SUBJECT_BOOST,
+#ifdef COPY_FLOOR_AVAILABLE
+    SUBJECT_FLOOR,
+#endif
+    SUBJECT_COUNT
+};
 
 typedef struct subject {
     const char *name; /* column heading and JSON key */
     bench_body *switch_rounds;
-    bench_body *life_rounds;
+    bench_body *life_rounds; /* NULL: no such number */
 } subject;
 
 static const subject subjects[SUBJECT_COUNT] = {
@@ -335,6 +423,10 @@ static const subject subjects[SUBJECT_COUNT] = {
                              ucontext_life_rounds},
     [SUBJECT_BOOST] = {"boost", boost_fcontext_switch_rounds,
                        boost_fcontext_life_rounds},
+#ifdef COPY_FLOOR_AVAILABLE
+    /* It has no life of its own: nothing is created. */
+    [SUBJECT_FLOOR] = {"copy_floor", floor_switch_rounds, NULL},
+#endif
 };
 
 enum { DEPTH_COUNT = 3 };
@@ -350,6 +442,8 @@ typedef struct bench_report {
     bench_result lives[SUBJECT_COUNT];                 /* ns per life */
     size_t engine_main_saved_bytes[DEPTH_COUNT];
     size_t engine_partner_saved_bytes[DEPTH_COUNT];
+    size_t floor_main_saved_bytes[DEPTH_COUNT];
+    size_t floor_partner_saved_bytes[DEPTH_COUNT];
 } bench_report;
 
 static void measure(bench_report *report)
@@ -366,10 +460,15 @@ static void measure(bench_report *report)
         engine_run_pingpong(&probe);
         report->engine_main_saved_bytes[depth] = probe.main_saved_bytes;
         report->engine_partner_saved_bytes[depth] = probe.partner_saved_bytes;
+#ifdef COPY_FLOOR_AVAILABLE
+        report->floor_main_saved_bytes[depth] = floor_saved[0];
+        report->floor_partner_saved_bytes[depth] = floor_saved[1];
+#endif
     }
     for (int s = 0; s < SUBJECT_COUNT; s++)
-        report->lives[s] = bench_median(&report->settings,
-                                        subjects[s].life_rounds, NULL, 1);
+        if (subjects[s].life_rounds)
+            report->lives[s] = bench_median(&report->settings,
+                                            subjects[s].life_rounds, NULL, 1);
 }
 
 /* ------------------------------------------------------------ output */
@@ -385,6 +484,16 @@ static double swapcontext_over_engine(const bench_result row[SUBJECT_COUNT])
            row[SUBJECT_ENGINE].median_ns;
 }
 
+#ifdef COPY_FLOOR_AVAILABLE
+/* How much of the engine's time the bare copying switch takes too; 0 for
+ * the life row, where the floor has no number. */
+static double engine_over_floor(const bench_result row[SUBJECT_COUNT])
+{
+    double floor_ns = row[SUBJECT_FLOOR].median_ns;
+    return floor_ns > 0 ? row[SUBJECT_ENGINE].median_ns / floor_ns : 0;
+}
+#endif
+
 /* How much the slowest repetition exceeds the fastest, in percent. */
 static double spread_percent(const bench_result *result)
 {
@@ -399,10 +508,20 @@ static double largest_spread_percent(const bench_report *report)
         for (int depth = 0; depth < DEPTH_COUNT; depth++)
             if (spread_percent(&report->switches[depth][s]) > largest)
                 largest = spread_percent(&report->switches[depth][s]);
-        if (spread_percent(&report->lives[s]) > largest)
+        if (subjects[s].life_rounds &&
+            spread_percent(&report->lives[s]) > largest)
             largest = spread_percent(&report->lives[s]);
     }
     return largest;
+}
+
+/* A number of the table, or "-" where there is none (zero). */
+static void print_cell(int width, int decimals, double value)
+{
+    if (value > 0)
+        printf(" %*.*f", width, decimals, value);
+    else
+        printf(" %*s", width, "-");
 }
 
 static void print_table_row(const char *label,
@@ -410,9 +529,13 @@ static void print_table_row(const char *label,
 {
     printf("%-34s", label);
     for (int s = 0; s < SUBJECT_COUNT; s++)
-        printf(" %12.1f", row[s].median_ns);
-    printf(" %13.2f %19.2f\n", engine_over_boost(row),
+        print_cell(12, 1, row[s].median_ns);
+    printf(" %13.2f %19.2f", engine_over_boost(row),
            swapcontext_over_engine(row));
+#ifdef COPY_FLOOR_AVAILABLE
+    print_cell(13, 2, engine_over_floor(row));
+#endif
+    printf("\n");
 }
 
 static const char *pass_or_miss(int passed)
@@ -428,7 +551,11 @@ static void print_table(const bench_report *report)
     printf("%-34s", "metric");
     for (int s = 0; s < SUBJECT_COUNT; s++)
         printf(" %12s", subjects[s].name);
-    printf(" %13s %19s\n", "engine/boost", "swapcontext/engine");
+    printf(" %13s %19s", "engine/boost", "swapcontext/engine");
+#ifdef COPY_FLOOR_AVAILABLE
+    printf(" %13s", "engine/floor");
+#endif
+    printf("\n");
     for (int depth = 0; depth < DEPTH_COUNT; depth++) {
         char label[64];
         snprintf(label, sizeof label, "switch, depth %zu B (per switch)",
@@ -445,6 +572,19 @@ static void print_table(const bench_report *report)
     printf("\n(each engine switch saves the leaving side's bytes and copies "
            "back the resuming side's;\n swapcontext and boost switch stacks "
            "and copy nothing at any depth)\n");
+#ifdef COPY_FLOOR_AVAILABLE
+    printf("copy_floor: the same copies as the engine's and nothing else (no "
+           "records, checks\n or hooks): the least a stack-copying switch "
+           "costs here; floor/boost at depth 0 = %.2f\n",
+           report->switches[0][SUBJECT_FLOOR].median_ns /
+               report->switches[0][SUBJECT_BOOST].median_ns);
+    printf("copy_floor stack bytes saved per switch (main / partner):");
+    for (int depth = 0; depth < DEPTH_COUNT; depth++)
+        printf("%s depth %zu: %zu / %zu", depth ? ";" : "",
+               switch_depths[depth], report->floor_main_saved_bytes[depth],
+               report->floor_partner_saved_bytes[depth]);
+    printf("\n");
+#endif
 
     printf("noise: slowest repetition at most %.1f%% above the fastest\n",
            largest_spread_percent(report));
@@ -465,6 +605,10 @@ static void print_table(const bench_report *report)
 
 static void print_json_result(const char *name, const bench_result *result)
 {
+    if (result->median_ns <= 0) { /* no such number */
+        printf("\"%s\": null", name);
+        return;
+    }
     printf("\"%s\": {\"ns\": %.3f, \"fastest_ns\": %.3f, \"slowest_ns\": "
            "%.3f, \"rounds\": %ju}",
            name, result->median_ns, result->fastest_ns, result->slowest_ns,
@@ -480,6 +624,10 @@ static void print_json_row(const bench_result row[SUBJECT_COUNT])
     }
     printf("\"engine_over_boost\": %.4f, \"swapcontext_over_engine\": %.4f",
            engine_over_boost(row), swapcontext_over_engine(row));
+#ifdef COPY_FLOOR_AVAILABLE
+    if (engine_over_floor(row) > 0)
+        printf(", \"engine_over_floor\": %.4f", engine_over_floor(row));
+#endif
 }
 
 static void print_json(const bench_report *report)
@@ -519,7 +667,10 @@ static void print_usage(FILE *to)
             "Times the engine's switch (ping-pong at stack depths 0, 1 KiB, "
             "16 KiB) and a\n"
             "greenlet's whole life, next to swapcontext and Boost.Context's "
-            "fcontext.\n"
+            "fcontext,\n"
+            "and (x86-64) next to a bare stack-copying switch that copies "
+            "what the engine\n"
+            "copies and does nothing else.\n"
             "Each number is the median of N repetitions of a loop of about "
             "T ms.\n"
             "\n"

@@ -63,8 +63,8 @@ int gl_switch(gl_greenlet *target, gl_message message, gl_message *received)
  * had, the engine waits for memory and tries again rather than abort or
  * hand the result to somebody else: there is no caller left to report the
  * error to. */
-static __attribute__((noreturn)) void finish(gl__thread *thread,
-                                             gl_message result)
+static __attribute__((noreturn, noinline)) void finish(gl__thread *thread,
+                                                       gl_message result)
 {
     gl_greenlet *ancestor = thread->current->parent;
     while (ancestor->state == GL_STATE_DEAD)
@@ -80,6 +80,9 @@ static __attribute__((noreturn)) void finish(gl__thread *thread,
     }
 }
 
+/* The root of every greenlet's frames, under the trampoline. Its frame is
+ * copied with the rest of the greenlet's stack whenever that is saved
+ * whole, so it is kept small: finish() is out of line. */
 void gl__greenlet_begin(gl__thread *thread)
 {
     gl__arrive(thread);
