@@ -358,6 +358,9 @@ static void floor_partner_run(void *argument)
     bench_call_at_depth(pingpong->depth_bytes, floor_partner_loop, pingpong);
 }
 
+/* Like ucontext_main_loop: each subject has a timed loop of its own that
+ * calls its switch directly; a shared loop would add an indirect call to
+ * every switch. */
 static void floor_main_loop(void *argument)
 {
     floor_pingpong *pingpong = argument;
