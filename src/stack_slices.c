@@ -397,7 +397,10 @@ const char *gl__switch_refill(gl__thread *thread)
         trim_heap_copy(target);
         return stack_pointer;
     }
-    if (bytes < GL__SWITCH_FRAME_BYTES) {
+    if (bytes < GL__SWITCH_FRAME_BYTES || hooks_on_arrival) {
+        /* With hooks to run, the frame goes back too: a hook that broke
+         * the rule and switched would otherwise overwrite the frame in the
+         * heap copy (the next save of the target writes there). */
         memcpy(stack_pointer, target->heap_copy, bytes);
         return stack_pointer;
     }
