@@ -58,6 +58,11 @@ struct gl_greenlet {
     uint64_t id;
     uint64_t created_ns;
     void *sanitizer_fake_stack; /* ASan's use-after-return stack, if any */
+    /* During a save: a block reserved to replace heap_copy, adopted when
+     * the bytes are copied (stack_slices.c), so that a failure elsewhere
+     * changes nothing. */
+    char *new_copy;
+    size_t new_capacity;
 
     /* Registry; guarded by the registry lock. `references`: one for the
      * owner's handle (for a main greenlet: its thread) and one per greenlet

@@ -106,7 +106,7 @@ static inline int copy_fits(size_t capacity, size_t needed)
 
 /* Gives `owner` a heap copy of `size` bytes holding its saved bytes. Not
  * realloc: the old block, freed unscrubbed, would keep its stack bytes in
- * the heap. Out of line: the hot path finds the copy fitting. */
+ * the heap. */
 static __attribute__((noinline)) int resize_heap_copy(gl_greenlet *owner,
                                                       size_t size)
 {
@@ -148,29 +148,54 @@ static void drop_heap_copy(gl_greenlet *greenlet)
     }
 }
 
-/* Makes `owner`'s heap copy fit its bytes up to `limit`. */
+/* Out of line: the hot path finds the kept copy fitting. */
+static __attribute__((noinline)) int reserve_new_copy(gl_greenlet *owner,
+                                                      size_t needed)
+{
+    char *block = gl__allocate(needed);
+    if (!block) /* a copy that is only too big can serve as it is */
+        return needed <= owner->heap_capacity ? 0 : GL_ENOMEM;
+    owner->new_copy = block;
+    owner->new_capacity = needed;
+    return 0;
+}
+
+/* Makes sure a block that fits `owner`'s bytes up to `limit` is ready: its
+ * kept copy, or a new block that copy_slice_to_heap adopts. Until then
+ * nothing of the owner's changes, so undo_reserve undoes it all. */
 static inline int reserve_heap_copy(gl_greenlet *owner, char *limit)
 {
     size_t needed = (size_t)(limit - owner->stack_pointer);
     if (GL_LIKELY(copy_fits(owner->heap_capacity, needed)))
         return 0;
-    if (needed <= owner->heap_capacity) { /* too big: cut it down */
-        resize_heap_copy(owner, needed); /* on failure it stays */
-        return 0;
-    }
-    return resize_heap_copy(owner, needed);
+    return reserve_new_copy(owner, needed);
 }
 
-/* Undoes reserve_heap_copy after a failure elsewhere. */
 static int undo_reserve(gl_greenlet *owner, char *limit)
 {
     (void)limit;
-    trim_heap_copy(owner);
+    gl__release(owner->new_copy); /* it never held stack bytes */
+    owner->new_copy = NULL;
+    owner->new_capacity = 0;
     return 0;
+}
+
+/* The reserved block becomes the heap copy, with the bytes saved so far. */
+static __attribute__((noinline)) void adopt_new_copy(gl_greenlet *owner)
+{
+    if (owner->saved_bytes)
+        memcpy(owner->new_copy, owner->heap_copy, owner->saved_bytes);
+    gl__release_scrubbed(owner->heap_copy, owner->heap_capacity);
+    owner->heap_copy = owner->new_copy;
+    owner->heap_capacity = owner->new_capacity;
+    owner->new_copy = NULL;
+    owner->new_capacity = 0;
 }
 
 static inline int copy_slice_to_heap(gl_greenlet *owner, char *limit)
 {
+    if (GL_UNLIKELY(owner->new_copy != NULL))
+        adopt_new_copy(owner);
     char *from = owner->stack_pointer + owner->saved_bytes;
     size_t bytes = (size_t)(limit - from);
     gl__sanitizer_stack_readable(from, bytes);

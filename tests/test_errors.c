@@ -208,7 +208,7 @@ static void take_snapshot(struct snapshot *snapshot)
     gl_registry_walk(NULL, record_info, snapshot);
 }
 
-/* Two records are the same but for where the heap copy happens to sit. */
+/* Two records are the same, heap copies where they were. */
 static void check_same(const struct snapshot *a, const struct snapshot *b)
 {
     CHECK_EQ(a->count, b->count);
@@ -221,7 +221,7 @@ static void check_same(const struct snapshot *a, const struct snapshot *b)
         CHECK_EQ(x.saved_bytes, y.saved_bytes);
         CHECK_EQ(x.saved_bytes_peak, y.saved_bytes_peak);
         CHECK_EQ(x.switches, y.switches);
-        CHECK_EQ(x.heap_copy != 0, y.heap_copy != 0);
+        CHECK_EQ(x.heap_copy, y.heap_copy);
     }
 }
 
@@ -263,7 +263,7 @@ static long failures_seen;
 /* In `low`, whose stack lies below middle's and main's, all of them live:
  * resuming `high` (started at main's own level) must save low and middle
  * whole and main in part: three heap copies, at least two of them new
- * allocations (the thread's spare copy may serve one), so failing the
+ * allocations (a kept copy may serve one), so failing the
  * second must undo what the first reserved. Fail each in turn, then let
  * the switch happen. From the second round on, middle and main are saved
  * already and only low is in the way. */
@@ -320,6 +320,89 @@ TEST(allocation_failure_mid_switch_changes_nothing)
     CHECK_OK(gl_destroy(high));
     CHECK_OK(gl_destroy(middle));
     CHECK_OK(gl_destroy(low));
+}
+
+/* A switch that must grow the heap copy of a partly saved greenlet and
+ * then allocate for main: when that later allocation fails, the grown copy
+ * must not have replaced the old one. */
+static gl_greenlet *partly, *below_partly, *at_top;
+
+static __attribute__((noinline)) void partly_deeper(int levels)
+{
+    volatile char ballast[1024];
+    ballast[0] = 1;
+    if (levels)
+        partly_deeper(levels - 1);
+    else /* below_partly's stop is above us: our lowest bytes get saved */
+        CHECK_OK(gl_switch(below_partly, (gl_message){NULL, 0}, NULL));
+    CHECK(ballast[0] == 1); /* (and no tail call: every level stays) */
+}
+
+static gl_message partly_run(void *argument, gl_message first)
+{
+    (void)argument;
+    (void)first;
+    CHECK_OK(gl_switch(below_partly, (gl_message){NULL, 0}, NULL));
+    partly_deeper(3);
+    return (gl_message){NULL, 0};
+}
+
+/* Every switch of this greenlet is made from this one frame, so its kept
+ * heap copy fits each time and the only allocations of the switch to
+ * at_top are partly's growth and then main's copy. */
+static gl_message below_partly_run(void *argument, gl_message first)
+{
+    (void)argument;
+    (void)first;
+    struct snapshot before, after;
+    CHECK_OK(gl_switch(partly, (gl_message){NULL, 0}, NULL));
+    gl_greenlet_info info;
+    gl_greenlet_get_info(partly, &info);
+    CHECK(info.saved_bytes > 0);
+    CHECK(info.saved_bytes < info.stack_stop - info.stack_pointer);
+    long failed = 0;
+    for (long fail_at = 1;; fail_at++) {
+        take_snapshot(&before);
+        arm_failure(fail_at, 0);
+        int error = gl_switch(at_top, (gl_message){NULL, 0}, NULL);
+        arm_failure(0, 0);
+        if (!error)
+            break;
+        CHECK_EQ(error, GL_ENOMEM);
+        take_snapshot(&after);
+        check_same(&before, &after);
+        failed++;
+    }
+    CHECK_EQ(failed, 2);
+    return (gl_message){NULL, 0};
+}
+
+static __attribute__((noinline)) void start_partly_deeper(void)
+{
+    volatile char ballast[2048];
+    ballast[0] = 1;
+    CHECK_OK(gl_switch(partly, (gl_message){NULL, 0}, NULL));
+    CHECK(ballast[0] == 1);
+}
+
+TEST(allocation_failure_leaves_heap_copies_where_they_were)
+{
+    install_injector();
+    test_main = bounce_home = gl_current();
+    CHECK_OK(gl_create(&at_top, bounce, (void *)2, NULL));
+    CHECK_OK(gl_switch(at_top, (gl_message){NULL, 0}, NULL)); /* suspended */
+    CHECK_OK(gl_create(&partly, partly_run, NULL, NULL));
+    CHECK_OK(gl_create(&below_partly, below_partly_run, NULL, partly));
+    start_partly_deeper();
+    CHECK_OK(gl_switch(at_top, (gl_message){NULL, 1}, NULL));
+    CHECK_EQ(gl_state_of(at_top), GL_STATE_DEAD);
+    CHECK_OK(gl_switch(below_partly, (gl_message){NULL, 0}, NULL));
+    CHECK_EQ(gl_state_of(below_partly), GL_STATE_DEAD);
+    CHECK_EQ(gl_state_of(partly), GL_STATE_DEAD);
+    CHECK_EQ(gl_thread_saved_bytes(), 0);
+    CHECK_OK(gl_destroy(at_top));
+    CHECK_OK(gl_destroy(below_partly));
+    CHECK_OK(gl_destroy(partly));
 }
 
 /* A greenlet whose parent cannot be resumed for lack of memory when it
