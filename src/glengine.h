@@ -229,6 +229,9 @@ typedef struct gl_greenlet_info {
     uintptr_t heap_copy;       /* address of the heap copy, 0 if none */
     size_t saved_bytes;        /* stack bytes held on the heap now */
     size_t saved_bytes_peak;   /* most ever held at once */
+    size_t heap_capacity;      /* heap bytes held for its stack: the heap
+                                  copy, whether it holds saved bytes or is
+                                  kept empty for the next save */
     uint64_t switches;         /* times it was switched to */
     uint64_t created_ns;       /* CLOCK_MONOTONIC_COARSE at creation */
     uint64_t last_ran_serial;  /* thread's switch serial when last resumed */

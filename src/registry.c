@@ -145,6 +145,7 @@ static void copy_greenlet_info(const gl_greenlet *g, gl_greenlet_info *info)
     info->heap_copy = g->saved_bytes ? (uintptr_t)g->heap_copy : 0;
     info->saved_bytes = g->saved_bytes;
     info->saved_bytes_peak = g->saved_bytes_peak;
+    info->heap_capacity = g->heap_capacity;
     info->switches = g->switches;
     info->created_ns = g->created_ns;
     info->last_ran_serial = g->last_ran_serial;

@@ -288,6 +288,7 @@ static void *counting_reallocate(void *memory, size_t size, void *context)
 }
 
 static size_t held_at_resume;
+static gl_greenlet_info info_at_resume;
 
 /* At the bottom of `levels` * 512 bytes of stack: switches home twice, and
  * notes what the engine holds after the first resume. */
@@ -296,6 +297,7 @@ static void deep_bottom(const struct frame_link *bottom, void *context)
     (void)context;
     CHECK_OK(gl_switch(main_greenlet, (gl_message){NULL, 0}, NULL));
     held_at_resume = held.bytes;
+    gl_greenlet_get_info(gl_current(), &info_at_resume);
     check_chain(bottom);
     CHECK_OK(gl_switch(main_greenlet, (gl_message){NULL, 0}, NULL));
 }
@@ -348,11 +350,13 @@ TEST(heap_copies_are_kept_for_the_next_save_and_freed_at_death)
     gl_greenlet_info info;
     gl_greenlet_get_info(partner, &info);
     CHECK(info.heap_copy != 0);
+    CHECK(info.heap_capacity >= info.saved_bytes);
     CHECK_OK(gl_switch(partner, (gl_message){NULL, 1}, NULL));
     CHECK_EQ(gl_state_of(partner), GL_STATE_DEAD);
     CHECK_EQ(held.blocks, blocks - 1);
     gl_greenlet_get_info(partner, &info);
     CHECK_EQ(info.heap_copy, 0);
+    CHECK_EQ(info.heap_capacity, 0);
     CHECK_EQ(info.saved_bytes, 0);
     CHECK_EQ(gl_thread_saved_bytes(), 0);
     CHECK_OK(gl_destroy(partner));
@@ -367,6 +371,10 @@ TEST(heap_copies_are_kept_for_the_next_save_and_freed_at_death)
     gl_greenlet *less_deep;
     run_deep(200, &less_deep);
     CHECK(held_at_resume > 100 * 1024);
+    /* Running, with nothing saved: its kept copy shows as heap bytes. */
+    CHECK_EQ(info_at_resume.saved_bytes, 0);
+    CHECK_EQ(info_at_resume.heap_copy, 0);
+    CHECK(info_at_resume.heap_capacity > 100 * 1024);
     CHECK_OK(gl_switch(less_deep, (gl_message){NULL, 0}, NULL));
     gl_greenlet_get_info(less_deep, &info);
     CHECK(info.saved_bytes < 4096);

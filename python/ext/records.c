@@ -67,7 +67,7 @@ static PyObject *record_as_dict(const gl_greenlet_info *r)
 {
     PyObject *greenlet = r->binding ? (PyObject *)r->binding : Py_None;
     return Py_BuildValue(
-        "{s:K,s:K,s:K,s:L,s:s,s:O,s:K,s:K,s:K,s:n,s:n,s:K,s:K,s:K,s:O,s:O}",
+        "{s:K,s:K,s:K,s:L,s:s,s:O,s:K,s:K,s:K,s:n,s:n,s:n,s:K,s:K,s:K,s:O,s:O}",
         "id",
         (unsigned long long)r->id, "parent_id",
         (unsigned long long)r->parent_id, "thread",
@@ -78,7 +78,8 @@ static PyObject *record_as_dict(const gl_greenlet_info *r)
         (unsigned long long)r->stack_stop, "thread_stack_low",
         (unsigned long long)r->thread_stack_low, "saved_bytes",
         (Py_ssize_t)r->saved_bytes, "saved_bytes_peak",
-        (Py_ssize_t)r->saved_bytes_peak, "switches",
+        (Py_ssize_t)r->saved_bytes_peak, "heap_bytes",
+        (Py_ssize_t)r->heap_capacity, "switches",
         (unsigned long long)r->switches, "created_ns",
         (unsigned long long)r->created_ns, "last_ran_serial",
         (unsigned long long)r->last_ran_serial, "greenlet", greenlet,

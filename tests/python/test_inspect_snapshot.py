@@ -57,6 +57,7 @@ def test_snapshot_matches_the_workload():
     for record, g in ((by_name["first"], first), (second_record, second),
                       (by_name["grandchild"], grandchild)):
         assert record["saved_bytes"] == g._stack_saved
+        assert record["heap_bytes"] >= record["saved_bytes"]
         regions = record["saved_regions"]
         assert sum(region["bytes"] for region in regions) == g._stack_saved
         assert record["live_stack_bytes"] + record["saved_bytes"] == \
