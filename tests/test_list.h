@@ -18,6 +18,8 @@ TEST_DECLARE(deep_recursion_interleaved_keeps_stack_contents)
 TEST_DECLARE(two_greenlets_each_over_one_megabyte_deep)
 TEST_DECLARE(heap_bytes_are_accounted_exactly)
 TEST_DECLARE(heap_copies_are_kept_for_the_next_save_and_freed_at_death)
+TEST_DECLARE(heap_copies_add_up_under_random_load)
+TEST_DECLARE(heap_copies_add_up_under_random_load_with_hooks)
 TEST_DECLARE(suspended_ancestors_stay_live_while_descendants_run)
 /* test_model.c */
 TEST_DECLARE(random_operations_match_the_model)
