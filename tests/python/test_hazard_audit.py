@@ -10,6 +10,7 @@ included."""
 import ctypes
 import json
 import os
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -511,6 +512,38 @@ def test_without_perf_events_the_watch_says_why(built):
         "hardware watchpoints are not available here: perf_event_open: "
         "Permission denied (see /proc/sys/kernel/perf_event_paranoid"), \
         completed.stdout
+
+
+def test_a_stray_debug_trap_does_not_end_a_watching_process(built):
+    """A debug exception that no watch's event claims reaches a process
+    that uses hardware breakpoints as SIGTRAP (si_code TRAP_HWBKPT, or
+    TRAP_BRKPT); it is dropped once a watch exists. Any other SIGTRAP
+    still ends the process, as without watches. (x86-64: elsewhere the
+    breakpoint instruction's own trap is TRAP_BRKPT, and is not dropped.)"""
+    if os.uname().machine != "x86_64":
+        pytest.skip("stray debug traps are dropped on x86-64 only")
+    program = ("import ctypes, os, signal, sys; sys.path.insert(0, sys.argv[1])\n"
+               "import stack_hazards\n"
+               "from greenlet import getcurrent, greenlet, inspect\n"
+               "main = getcurrent()\n"
+               "g = greenlet(lambda: stack_hazards.keep_and_call(main.switch))\n"
+               "g.switch()\n"
+               "inspect.watch()\n"
+               "libc = ctypes.CDLL(None, use_errno=True)\n"
+               "for code in (4, 1):  # TRAP_HWBKPT, TRAP_BRKPT\n"
+               "    info = (ctypes.c_int * 32)()\n"
+               "    info[0], info[2] = signal.SIGTRAP, code\n"
+               "    result = libc.syscall(297, os.getpid(), libc.gettid(), "
+               "signal.SIGTRAP, info)  # rt_tgsigqueueinfo\n"
+               "    assert result == 0, ctypes.get_errno()\n"
+               "print('survived', flush=True)\n"
+               "os.kill(os.getpid(), signal.SIGTRAP)  # SI_USER: not stray\n"
+               "print('not reached')\n")
+    completed = subprocess.run(
+        [sys.executable, "-c", program, built], capture_output=True,
+        text=True, timeout=60, env=ENVIRONMENT)
+    assert completed.stdout == "survived\n", completed.stderr
+    assert completed.returncode == -signal.SIGTRAP, completed.stderr
 
 
 def test_the_command_watches_another_process_and_lists_its_writes(built):
