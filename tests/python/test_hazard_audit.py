@@ -62,6 +62,14 @@ def deeper(depth, then):
     return then() if depth == 0 else deeper(depth - 1, then)
 
 
+def run_with_stack_hazards(program, built, **environment):
+    """Runs `program` in a new interpreter that can import stack_hazards
+    (its path is sys.argv[1]), with ENVIRONMENT and `environment`."""
+    return subprocess.run(
+        [sys.executable, "-c", program, built], capture_output=True,
+        text=True, timeout=60, env=dict(ENVIRONMENT, **environment))
+
+
 def test_a_global_pointer_to_a_stack_buffer_is_found(stack_hazards):
     main = getcurrent()
     keeper = greenlet(lambda: stack_hazards.keep_and_call(main.switch))
@@ -207,21 +215,17 @@ def test_the_environment_starts_the_periodic_audit(built):
                "g = greenlet(lambda: stack_hazards.keep_and_call(\n"
                "    main.switch))\n"
                "g.switch(); time.sleep(0.5); g.switch()\n")
-    completed = subprocess.run(
-        [sys.executable, "-c", program, built], capture_output=True,
-        text=True, timeout=60,
-        env=dict(ENVIRONMENT, GREENLET_AUDIT_EVERY="0.05"))
+    completed = run_with_stack_hazards(program, built,
+                                       GREENLET_AUDIT_EVERY="0.05")
     assert completed.returncode == 0, completed.stderr
     lines = completed.stderr.splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith("greenlet hazard: stack_hazards_kept+0x0 ")
     # GREENLET_AUDIT_LOG: the same line, with the pid, in the file.
     log = os.path.join(built, "audit.log")
-    logged = subprocess.run(
-        [sys.executable, "-c", program, built], capture_output=True,
-        text=True, timeout=60,
-        env=dict(ENVIRONMENT, GREENLET_AUDIT_EVERY="0.05",
-                 GREENLET_AUDIT_LOG=log))
+    logged = run_with_stack_hazards(program, built,
+                                    GREENLET_AUDIT_EVERY="0.05",
+                                    GREENLET_AUDIT_LOG=log)
     assert logged.returncode == 0 and logged.stderr == "", logged.stderr
     with open(log) as log_file:
         pid, line = log_file.read().rstrip("\n").split(" ", 1)
@@ -504,9 +508,7 @@ def test_without_perf_events_the_watch_says_why(built):
                "    print(error)\n"
                "g.switch()\n")
     preload = " ".join(filter(None, [os.environ.get("LD_PRELOAD"), shim]))
-    completed = subprocess.run(
-        [sys.executable, "-c", program, built], capture_output=True,
-        text=True, timeout=60, env=dict(ENVIRONMENT, LD_PRELOAD=preload))
+    completed = run_with_stack_hazards(program, built, LD_PRELOAD=preload)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.startswith(
         "hardware watchpoints are not available here: perf_event_open: "
@@ -539,9 +541,7 @@ def test_a_stray_debug_trap_does_not_end_a_watching_process(built):
                "print('survived', flush=True)\n"
                "os.kill(os.getpid(), signal.SIGTRAP)  # SI_USER: not stray\n"
                "print('not reached')\n")
-    completed = subprocess.run(
-        [sys.executable, "-c", program, built], capture_output=True,
-        text=True, timeout=60, env=ENVIRONMENT)
+    completed = run_with_stack_hazards(program, built)
     assert completed.stdout == "survived\n", completed.stderr
     assert completed.returncode == -signal.SIGTRAP, completed.stderr
 
