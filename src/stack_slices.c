@@ -39,9 +39,9 @@
  * allocation failure leaves every greenlet exactly as it was.
  *
  * The hot path is shaped for the short switch of a ping-pong: one greenlet
- * in the way, a heap copy that is big enough already, no hooks. Everything
+ * in the way, a heap copy that fits already, no save_state hook. Everything
  * but copying the target's bytes back is done before the stack pointer
- * moves, so the step after the move is a tail call to memcpy.
+ * moves; after it, the refill step is one memcpy.
  */
 #include "engine.h"
 #include "sanitizers.h"
@@ -104,20 +104,30 @@ static inline int copy_fits(size_t capacity, size_t needed)
     return needed <= capacity && capacity <= 2 * needed + 4096;
 }
 
-/* Gives `owner` a heap copy of `size` bytes holding its saved bytes. Not
- * realloc: the old block, freed unscrubbed, would keep its stack bytes in
- * the heap. */
-static __attribute__((noinline)) int resize_heap_copy(gl_greenlet *owner,
-                                                      size_t size)
+/* The block reserved in new_copy becomes the heap copy, with the bytes
+ * saved so far. */
+static __attribute__((noinline)) void adopt_new_copy(gl_greenlet *owner)
 {
-    char *resized = gl__allocate(size);
-    if (!resized)
-        return GL_ENOMEM;
     if (owner->saved_bytes)
-        memcpy(resized, owner->heap_copy, owner->saved_bytes);
+        memcpy(owner->new_copy, owner->heap_copy, owner->saved_bytes);
     gl__release_scrubbed(owner->heap_copy, owner->heap_capacity);
-    owner->heap_copy = resized;
-    owner->heap_capacity = size;
+    owner->heap_copy = owner->new_copy;
+    owner->heap_capacity = owner->new_capacity;
+    owner->new_copy = NULL;
+    owner->new_capacity = 0;
+}
+
+/* Reserves a new block of `size` bytes for `owner`'s heap copy (adopted
+ * when its bytes are copied). Not realloc: the old block, freed
+ * unscrubbed, would keep its stack bytes in the heap. */
+static __attribute__((noinline)) int reserve_block(gl_greenlet *owner,
+                                                   size_t size)
+{
+    char *block = gl__allocate(size);
+    if (!block)
+        return GL_ENOMEM;
+    owner->new_copy = block;
+    owner->new_capacity = size;
     return 0;
 }
 
@@ -134,7 +144,8 @@ static void trim_heap_copy(gl_greenlet *owner)
         owner->heap_capacity = 0;
         return;
     }
-    resize_heap_copy(owner, owner->saved_bytes); /* on failure it stays */
+    if (reserve_block(owner, owner->saved_bytes) == 0) /* if not, it stays */
+        adopt_new_copy(owner);
 }
 
 /* Frees the heap copy of a greenlet that will never run again. */
@@ -148,18 +159,6 @@ static void drop_heap_copy(gl_greenlet *greenlet)
     }
 }
 
-/* Out of line: the hot path finds the kept copy fitting. */
-static __attribute__((noinline)) int reserve_new_copy(gl_greenlet *owner,
-                                                      size_t needed)
-{
-    char *block = gl__allocate(needed);
-    if (!block) /* a copy that is only too big can serve as it is */
-        return needed <= owner->heap_capacity ? 0 : GL_ENOMEM;
-    owner->new_copy = block;
-    owner->new_capacity = needed;
-    return 0;
-}
-
 /* Makes sure a block that fits `owner`'s bytes up to `limit` is ready: its
  * kept copy, or a new block that copy_slice_to_heap adopts. Until then
  * nothing of the owner's changes, so undo_reserve undoes it all. */
@@ -168,7 +167,9 @@ static inline int reserve_heap_copy(gl_greenlet *owner, char *limit)
     size_t needed = (size_t)(limit - owner->stack_pointer);
     if (GL_LIKELY(copy_fits(owner->heap_capacity, needed)))
         return 0;
-    return reserve_new_copy(owner, needed);
+    int error = reserve_block(owner, needed);
+    /* A copy that is only too big can serve as it is. */
+    return error && needed <= owner->heap_capacity ? 0 : error;
 }
 
 static int undo_reserve(gl_greenlet *owner, char *limit)
@@ -182,27 +183,22 @@ static int undo_reserve(gl_greenlet *owner, char *limit)
     return 0;
 }
 
-/* The reserved block becomes the heap copy, with the bytes saved so far. */
-static __attribute__((noinline)) void adopt_new_copy(gl_greenlet *owner)
+/* Saves `owner`'s bytes up to `limit`, into a heap copy that has room. */
+static inline void copy_bytes_to_heap(gl_greenlet *owner, char *limit)
 {
-    if (owner->saved_bytes)
-        memcpy(owner->new_copy, owner->heap_copy, owner->saved_bytes);
-    gl__release_scrubbed(owner->heap_copy, owner->heap_capacity);
-    owner->heap_copy = owner->new_copy;
-    owner->heap_capacity = owner->new_capacity;
-    owner->new_copy = NULL;
-    owner->new_capacity = 0;
+    char *from = owner->stack_pointer + owner->saved_bytes;
+    char *to = owner->heap_copy + owner->saved_bytes;
+    size_t bytes = (size_t)(limit - from);
+    account_saved(owner, (ptrdiff_t)bytes); /* first: memcpy ends the work */
+    gl__sanitizer_stack_readable(from, bytes);
+    memcpy(to, from, bytes);
 }
 
 static inline int copy_slice_to_heap(gl_greenlet *owner, char *limit)
 {
     if (GL_UNLIKELY(owner->new_copy != NULL))
         adopt_new_copy(owner);
-    char *from = owner->stack_pointer + owner->saved_bytes;
-    size_t bytes = (size_t)(limit - from);
-    gl__sanitizer_stack_readable(from, bytes);
-    memcpy(owner->heap_copy + owner->saved_bytes, from, bytes);
-    account_saved(owner, (ptrdiff_t)bytes);
+    copy_bytes_to_heap(owner, limit);
     return 0;
 }
 
@@ -332,6 +328,20 @@ void gl__arrive(gl__thread *thread)
     arrive(thread);
 }
 
+/* The first of every save, with the origin's stack pointer. */
+static inline void begin_save(gl__thread *thread, gl_greenlet *origin,
+                              char *stack_pointer)
+{
+    gl__sanitizer_switch_begin(thread->origin_finished
+                                   ? NULL
+                                   : &origin->sanitizer_fake_stack,
+                               thread->stack_low, thread->stack_high);
+    gl__records_change_begin(thread);
+    origin->stack_pointer = stack_pointer;
+    gl__sanitizer_note_switch_pointer(&thread->deepest_switch_pointer,
+                                      stack_pointer);
+}
+
 /* The save step in every case: hooks, a start, any number of greenlets in
  * the way, a heap copy to grow, an error. */
 static __attribute__((noinline)) gl__switch_step
@@ -341,14 +351,7 @@ save_in_general(gl__thread *thread, char *stack_pointer)
     gl__switch_step step = {NULL, GL__SWITCH_MOVE};
     if (hooks.save_state)
         hooks.save_state(origin, hooks.context);
-    gl__sanitizer_switch_begin(thread->origin_finished
-                                   ? NULL
-                                   : &origin->sanitizer_fake_stack,
-                               thread->stack_low, thread->stack_high);
-    gl__records_change_begin(thread);
-    origin->stack_pointer = stack_pointer;
-    gl__sanitizer_note_switch_pointer(&thread->deepest_switch_pointer,
-                                      stack_pointer);
+    begin_save(thread, origin, stack_pointer);
     if (target->state == GL_STATE_NEW) {
         /* It starts right below us; nothing of anybody's is in the way. */
         start_below(thread, target, stack_pointer);
@@ -378,7 +381,7 @@ save_in_general(gl__thread *thread, char *stack_pointer)
 
 /* The save step of the short switch a ping-pong makes: no save_state
  * hook, a target that has run before, and only the origin in the way, with
- * a heap copy big enough already. It leaves the records as
+ * a heap copy that fits already. It leaves the records as
  * save_in_general() would, but copies last, so that little stays in
  * registers across memcpy. */
 gl__switch_step gl__switch_save(gl__thread *thread, char *stack_pointer)
@@ -393,19 +396,11 @@ gl__switch_step gl__switch_save(gl__thread *thread, char *stack_pointer)
     size_t bytes = limit > stack_pointer ? (size_t)(limit - stack_pointer) : 0;
     if (GL_UNLIKELY(bytes && !copy_fits(origin->heap_capacity, bytes)))
         return save_in_general(thread, stack_pointer);
-    gl__sanitizer_switch_begin(&origin->sanitizer_fake_stack,
-                               thread->stack_low, thread->stack_high);
-    gl__records_change_begin(thread);
-    origin->stack_pointer = stack_pointer;
-    gl__sanitizer_note_switch_pointer(&thread->deepest_switch_pointer,
-                                      stack_pointer);
+    begin_save(thread, origin, stack_pointer);
     link_above(origin, target);
     commit_switch(thread, origin, target, 0);
-    if (bytes) {
-        account_saved(origin, (ptrdiff_t)bytes);
-        gl__sanitizer_stack_readable(stack_pointer, bytes);
-        memcpy(origin->heap_copy, stack_pointer, bytes);
-    }
+    if (bytes)
+        copy_bytes_to_heap(origin, limit);
     return (gl__switch_step){target->stack_pointer, GL__SWITCH_MOVE};
 }
 
@@ -419,23 +414,21 @@ const char *gl__switch_refill(gl__thread *thread)
     if (!bytes)
         return stack_pointer;
     account_saved(target, -(ptrdiff_t)bytes);
-    if (GL_UNLIKELY(target->heap_capacity > KEEP_LIMIT)) {
-        memcpy(stack_pointer, target->heap_copy, bytes);
+    /* The frame stays in the heap copy if that holds it whole and is kept.
+     * With hooks to run, it goes back too: a hook that broke the rule and
+     * switched would otherwise have it overwritten there (the target's
+     * next save writes at the copy's start). */
+    int oversize = target->heap_capacity > KEEP_LIMIT;
+    size_t skip = bytes >= GL__SWITCH_FRAME_BYTES && !oversize &&
+                          !hooks_on_arrival
+                      ? GL__SWITCH_FRAME_BYTES
+                      : 0;
+    memcpy(stack_pointer + skip, target->heap_copy + skip, bytes - skip);
+    if (skip)
+        return target->heap_copy;
+    if (GL_UNLIKELY(oversize))
         trim_heap_copy(target);
-        return stack_pointer;
-    }
-    if (bytes < GL__SWITCH_FRAME_BYTES || hooks_on_arrival) {
-        /* With hooks to run, the frame goes back too: a hook that broke
-         * the rule and switched would otherwise overwrite the frame in the
-         * heap copy (the next save of the target writes there). */
-        memcpy(stack_pointer, target->heap_copy, bytes);
-        return stack_pointer;
-    }
-    /* The kept copy stays as it is until the frame is out of it. */
-    memcpy(stack_pointer + GL__SWITCH_FRAME_BYTES,
-           target->heap_copy + GL__SWITCH_FRAME_BYTES,
-           bytes - GL__SWITCH_FRAME_BYTES);
-    return target->heap_copy;
+    return stack_pointer;
 }
 
 void gl__switch_arrive(gl__thread *thread)
