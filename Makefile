@@ -40,8 +40,9 @@ TEST_SOURCES := $(sort $(wildcard tests/test_*.c)) tests/runner.c \
 TEST_HEADERS := $(wildcard tests/*.h)
 
 .PHONY: all test test-native test-asan test-valgrind test-aarch64 \
-        test-arch-selector test-python python-extension python-extension-debug \
-        python-extension-asan bench demo \
+        test-arch-selector test-python test-upstream python-extension \
+        python-extension-debug \
+        python-extension-asan python-extension-debug-module bench demo \
         clean packages-build packages-test
 all: $(BUILD)/libglengine.a $(BUILD)/libglengine.so $(BUILD)/engine-tests \
      $(BUILD)/gltop \
@@ -52,7 +53,8 @@ BUILD_PACKAGES := gcc make libc6-dev libunwind-dev libboost-context-dev g++ \
                   python3-dev python3-setuptools libncurses-dev
 TEST_PACKAGES := valgrind gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
                  qemu-user gdb python3-pytest python3-gevent python3-dbg \
-                 python3-greenlet tmux
+                 python3-greenlet tmux python3-objgraph python3-psutil \
+                 python3-exceptiongroup python3-tomli
 BENCH_PACKAGES := python3-greenlet
 # $(BUILD)/.packages-build, -test, -bench: the packages of that list.
 $(BUILD)/.packages-%: .ci/install-packages Makefile
@@ -128,18 +130,7 @@ test-native: $(BUILD)/engine-tests
 	@echo "== C tests, native ($(CC))"
 	$(BUILD)/engine-tests
 
-# The extension built with ASan+UBSan, as a package of its own under
-# build/asan/python; CPython itself is not instrumented, so the sanitizer
-# runtimes are preloaded, and its leak checker is off (the interpreter
-# keeps objects until exit on purpose).
-ASAN_RUNTIMES = $(shell $(CC) -print-file-name=libasan.so):$(shell $(CC) -print-file-name=libubsan.so)
-python-extension-asan: | $(BUILD)/.packages-build
-	CFLAGS="$(ASAN_CFLAGS)" LDFLAGS="-fsanitize=address,undefined" \
-	    $(PYTHON) setup.py -q build_ext -b $(BUILD)/asan/python \
-	    --build-temp $(BUILD)/asan/python-temp
-	cp python/greenlet/*.py python/greenlet/greenlet.h $(BUILD)/asan/python/greenlet/
-
-test-asan: $(BUILD)/asan/engine-tests python-extension-asan python-extension-debug $(BUILD)/asan/gltop | $(BUILD)/.packages-test
+test-asan: $(BUILD)/asan/engine-tests python-extension-asan python-extension-debug $(BUILD)/asan/gltop $(BUILD)/pytest-path/.made | $(BUILD)/.packages-test
 	@echo "== C tests, ASan+UBSan"
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 GL_TEST_TIMEOUT_SCALE=3 \
 	    $(BUILD)/asan/engine-tests
@@ -147,8 +138,11 @@ test-asan: $(BUILD)/asan/engine-tests python-extension-asan python-extension-deb
 	LD_PRELOAD=$(ASAN_RUNTIMES) ASAN_OPTIONS=detect_leaks=0 \
 	    GREENLET_PACKAGE_ROOT=$(CURDIR)/$(BUILD)/asan/python \
 	    GLTOP=$(CURDIR)/$(BUILD)/asan/gltop \
-	    PYTHONPATH=$(BUILD)/asan/python $(PYTHON) -m pytest -q \
-	    -p no:cacheprovider tests/python
+	    PYTHONPATH=$(BUILD)/asan/python:$(PYTEST_PATH) $(PYTEST) tests/python
+	@echo "== upstream greenlet's test suite, extension and engine with ASan+UBSan"
+	LD_PRELOAD=$(ASAN_RUNTIMES) ASAN_OPTIONS=detect_leaks=0 \
+	    PYTHONPATH=$(PYTEST_PATH) $(PYTHON) tests/upstream_suite.py \
+	    --package-root $(BUILD)/asan/python
 
 test-valgrind: $(BUILD)/engine-tests | $(BUILD)/.packages-test
 	@echo "== C tests, valgrind memcheck"
@@ -178,21 +172,99 @@ test-arch-selector:
 	fi
 
 # ------------------------------------------------------------------ python
-# The extension greenlet._greenlet, built in place (python/greenlet/) so that
-# PYTHONPATH=python imports it. setuptools decides what to rebuild.
-python-extension: | $(BUILD)/.packages-build
-	$(PYTHON) setup.py -q build_ext --inplace --build-temp $(BUILD)/python
+# The extension greenlet._greenlet, compiled here for any interpreter
+# (PYTHON=...) from what its sysconfig says, without setuptools: the
+# binding (python/ext/) linked with the engine and inspect/ libraries of
+# the same build variant. Each interpreter's objects go in a folder named
+# by its extension suffix, and so does the module: builds for several
+# versions sit side by side in python/greenlet/. setup.py builds the same
+# for pip.
+comma := ,
+PY_EXT_SOURCES := $(sort $(wildcard python/ext/*.c))
+PY_EXT_HEADERS := $(wildcard python/ext/*.h)
+# $(call py_config,INTERPRETER,EXPRESSION): a fact from its sysconfig.
+py_config = $(shell $(1) -c 'import sysconfig; print($(2))' 2>/dev/null)
+py_suffix = $(call py_config,$(1),sysconfig.get_config_var("EXT_SUFFIX"))
+py_include = $(call py_config,$(1),sysconfig.get_paths()["include"])
+PY_SUFFIX := $(call py_suffix,$(PYTHON))
+PY_INCLUDE := $(call py_include,$(PYTHON))
+PY_TAG := $(patsubst .%.so,%,$(PY_SUFFIX))
+DEBUG_PYTHON := /usr/bin/python3-dbg
+
+# $(call PY_EXTENSION,OBJECTS,ENGINE_DIR,CFLAGS,LDFLAGS,INCLUDE,MODULE): the
+# rules that compile the binding into OBJECTS/ and link MODULE.
+define PY_EXTENSION
+$(1)/%.o: python/ext/%.c $(PY_EXT_HEADERS) $(ENGINE_HEADERS) $(INSPECT_HEADERS) | $(BUILD)/.packages-build
+	@mkdir -p $$(@D)
+	@test -f $(5)/Python.h || { echo "error: no Python.h in '$(5)': install the interpreter's headers (python3-dev)" >&2; exit 1; }
+	$(CC) $(3) -Iinspect -Ipython/ext -I$(5) -c $$< -o $$@
+$(6): $(patsubst python/ext/%.c,$(1)/%.o,$(PY_EXT_SOURCES)) $(2)/libglinspect.a $(2)/libglengine.a
+	@mkdir -p $$(@D)
+	$(CC) -shared $(4) -Wl,-z,noexecstack -Wl,-z,nodelete -o $$@.tmp \
+	    $$(filter %.o %.a,$$^) -lunwind-generic -lunwind -ldl -lpthread
+	mv -f $$@.tmp $$@
+endef
+PY_MODULE := python/greenlet/_greenlet$(PY_SUFFIX)
+$(eval $(call PY_EXTENSION,$(BUILD)/python/$(PY_TAG),$(BUILD),$(BASE_CFLAGS) $(OPT_CFLAGS),,$(PY_INCLUDE),$(PY_MODULE)))
+
+# The package in place (python/), so that PYTHONPATH=python imports it,
+# with gltop beside the module as pip installs it.
+python-extension: $(PY_MODULE) python/greenlet/gltop
+python/greenlet/gltop: $(BUILD)/gltop
+	cp $< $@.tmp && mv -f $@.tmp $@
 
 # The same extension for Debian's debug interpreter (the refcount test).
+# python3-dbg may be installed only by this target's prerequisite, after
+# this Makefile was read: a second make, which reads its suffix then,
+# builds the module.
+DEBUG_SUFFIX := $(call py_suffix,$(DEBUG_PYTHON))
+ifneq ($(DEBUG_SUFFIX),)
+DEBUG_MODULE := python/greenlet/_greenlet$(DEBUG_SUFFIX)
+$(eval $(call PY_EXTENSION,$(BUILD)/python/$(patsubst .%.so,%,$(DEBUG_SUFFIX)),$(BUILD),$(BASE_CFLAGS) -O1,,$(call py_include,$(DEBUG_PYTHON)),$(DEBUG_MODULE)))
+python-extension-debug-module: $(DEBUG_MODULE)
+endif
 python-extension-debug: | $(BUILD)/.packages-test
-	/usr/bin/python3-dbg setup.py -q build_ext --inplace \
-	    --build-temp $(BUILD)/python-dbg
+	@$(MAKE) --no-print-directory python-extension-debug-module
 
-test-python: python-extension python-extension-debug $(BUILD)/gltop | $(BUILD)/.packages-test
+# The extension built with ASan+UBSan, as a package of its own under
+# build/asan/python; CPython itself is not instrumented, so the sanitizer
+# runtimes are preloaded, and its leak checker is off (the interpreter
+# keeps objects until exit on purpose).
+ASAN_RUNTIMES = $(shell $(CC) -print-file-name=libasan.so):$(shell $(CC) -print-file-name=libubsan.so)
+ASAN_PACKAGE := $(BUILD)/asan/python/greenlet
+$(eval $(call PY_EXTENSION,$(BUILD)/asan/python-objects/$(PY_TAG),$(BUILD)/asan,$(BASE_CFLAGS) $(ASAN_CFLAGS),-fsanitize=address$(comma)undefined,$(PY_INCLUDE),$(ASAN_PACKAGE)/_greenlet$(PY_SUFFIX)))
+python-extension-asan: $(ASAN_PACKAGE)/_greenlet$(PY_SUFFIX) $(BUILD)/asan/gltop
+	cp python/greenlet/*.py python/greenlet/greenlet.h $(ASAN_PACKAGE)/
+	cp $(BUILD)/asan/gltop $(ASAN_PACKAGE)/gltop
+
+# Debian's pure-Python pytest and what it needs, for interpreters other
+# than Debian's own (pyenv's have none of it): links in one folder put on
+# their PYTHONPATH, not the whole of dist-packages, whose compiled modules
+# are Debian's 3.11 (its greenlet among them).
+DIST_PACKAGES := /usr/lib/python3/dist-packages
+PYTEST_PATH_PACKAGES := pytest _pytest pluggy iniconfig packaging py py.py \
+                        attr attrs exceptiongroup tomli objgraph.py
+$(BUILD)/pytest-path/.made: Makefile | $(BUILD)/.packages-test
+	rm -rf $(@D) && mkdir -p $(@D)
+	for package in $(PYTEST_PATH_PACKAGES); do \
+	    ln -s $(DIST_PACKAGES)/$$package $(@D)/$$package || exit 1; done
+	touch $@
+PYTEST_PATH := $(CURDIR)/$(BUILD)/pytest-path
+PYTEST := $(PYTHON) -m pytest -q -p no:cacheprovider
+
+test-python: python-extension python-extension-debug $(BUILD)/gltop $(BUILD)/pytest-path/.made | $(BUILD)/.packages-test
 	@echo "== Python tests ($(PYTHON))"
-	PYTHONPATH=python $(PYTHON) -m pytest -q -p no:cacheprovider tests/python
+	PYTHONPATH=python:$(PYTEST_PATH) $(PYTEST) tests/python
 	@echo "== Python tests again, every process audited for hazards every 50 ms"
 	tests/audit_the_suite.sh $(PYTHON) $(BUILD)/audit-of-the-suite.log
+	@$(MAKE) --no-print-directory test-upstream
+
+# Upstream greenlet 2.0.2's own suite (Debian's python3-greenlet ships
+# it), unchanged, against this package: tests/upstream_suite.py says how.
+test-upstream: python-extension $(BUILD)/pytest-path/.made | $(BUILD)/.packages-test
+	@echo "== upstream greenlet's test suite, unchanged ($(PYTHON))"
+	PYTHONPATH=$(PYTEST_PATH) $(PYTHON) tests/upstream_suite.py \
+	    --package-root python
 
 # ------------------------------------------------------------------ gltop
 GLTOP_SOURCES := $(sort $(wildcard gltop/*.c))

@@ -110,5 +110,5 @@ setup(
     cmdclass={"build_ext": BuildExtWithAssembly},
     entry_points={"console_scripts": ["gltop = greenlet._gltop:main"]},
     data_files=[("share/man/man1", ["docs/gltop.1"])],
-    python_requires=">=3.11",
+    python_requires=">=3.10",
 )

@@ -21,8 +21,9 @@
  * switched to, killed and reparented only from that thread. Each thread gets
  * its own main greenlet, created on its first call into the engine, which
  * stands for the thread's original flow of control. When a thread exits, its
- * greenlets that never finished are marked dead and their heap copies freed;
- * their records stay valid until gl_destroy().
+ * greenlets that started and never finished are marked dead and their heap
+ * copies freed; greenlets that never started stay NEW (another thread may
+ * adopt them, gl_set_parent); records stay valid until gl_destroy().
  */
 #ifndef GLENGINE_H
 #define GLENGINE_H
@@ -163,6 +164,9 @@ GL_EXPORT uint64_t gl_id(const gl_greenlet *greenlet);
 GL_EXPORT int gl_is_main(const gl_greenlet *greenlet);
 /* 1 when the greenlet belongs to the calling thread, else 0. */
 GL_EXPORT int gl_is_mine(const gl_greenlet *greenlet);
+/* 1 when the thread the greenlet belongs to has exited, else 0. Takes the
+ * registry lock unless the greenlet is the caller's. */
+GL_EXPORT int gl_thread_exited(const gl_greenlet *greenlet);
 
 /* One pointer that the runtime above keeps in the record (the CPython
  * binding keeps its greenlet object there). NULL until set. */

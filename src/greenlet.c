@@ -177,6 +177,12 @@ int gl_is_mine(const gl_greenlet *greenlet)
     return greenlet->thread == gl__this_thread_record;
 }
 
+int gl_thread_exited(const gl_greenlet *greenlet)
+{
+    return greenlet->thread != gl__this_thread_record &&
+           owner_has_exited(greenlet);
+}
+
 void gl_set_binding(gl_greenlet *greenlet, void *binding)
 {
     greenlet->binding = binding;

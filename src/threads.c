@@ -31,9 +31,11 @@ uint64_t gl__monotonic_ns(void)
     return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 }
 
-/* The thread will never run again: every greenlet of it is dead from now
- * on, since its frames lived on a stack that is going away. Records stay
- * until their owners destroy them. Under the registry lock. */
+/* The thread will never run again: every greenlet of it that started is
+ * dead from now on, since its frames lived on a stack that is going away;
+ * greenlets that never started have no stack and stay NEW, for another
+ * thread to adopt. Records stay until their owners destroy them. Under the
+ * registry lock. */
 static void retire(gl__thread *thread)
 {
     /* Even if a fork caught the thread in the middle of a switch. */
@@ -41,6 +43,8 @@ static void retire(gl__thread *thread)
     atomic_store(&thread->switch_sequence, sequence | 1);
     thread->current = NULL; /* no chain of live stacks is left */
     for (gl_greenlet *g = thread->first_greenlet; g; g = g->thread_next) {
+        if (g->state == GL_STATE_NEW)
+            continue;
         gl__stack_discard(thread, g);
         g->state = GL_STATE_DEAD;
     }

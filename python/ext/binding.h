@@ -29,10 +29,13 @@ typedef struct PyGreenlet {
 struct gl_py_impl {
     gl_greenlet *record;      /* owned; NULL only while being set up */
     PyObject *run;            /* strong; NULL once started */
+    PyObject *starting_run;   /* strong: what the first switch looked up as
+                                 `run`, from then until the start */
     PyGreenlet *parent;       /* strong; NULL for a main greenlet */
     gl_py_saved_state state;  /* the interpreter state while not running */
     unsigned long thread_ident;
     int is_main;
+    unsigned forced_failure;  /* GL_PY_FAIL_* (UnswitchableGreenlet) */
     PyObject *name;           /* strong str or NULL: greenlet.inspect.set_name */
     /* Where it was created, when spawn sites are recorded (labels.c). */
     PyObject *spawn_function; /* strong str or NULL */
@@ -52,12 +55,49 @@ extern PyObject *PyExc_GreenletExit;
 
 #define PyGreenlet_Check(op) PyObject_TypeCheck(op, &PyGreenlet_Type)
 
+/* What the binding keeps per thread (thread_binding.c). */
+typedef struct gl_py_thread {
+    PyGreenlet *current;      /* strong: the running greenlet */
+    PyGreenlet *main;         /* strong: this thread's main greenlet */
+    PyGreenlet *to_release;   /* strong: the previous current, to drop */
+    PyGreenlet *trace_origin; /* borrowed until the arrival: the origin */
+    int trace_thrown;
+    int tracing;              /* the outgoing greenlet's trace flag */
+    PyObject *trace_function; /* strong, or NULL: greenlet.settrace's */
+    /* The thread state whose clearing made the binding forget the
+     * thread; while it is still current, the thread is ending. */
+    PyThreadState *retired_state;
+} gl_py_thread;
+extern __thread gl_py_thread gl_py_this_thread
+    __attribute__((tls_model("initial-exec")));
+
+/* thread_binding.c */
+/* The running greenlet of this thread, making its main greenlet object
+ * on first use. Borrowed; NULL with an exception set on failure. */
+PyGreenlet *gl_py_current_slow(void);
+static inline PyGreenlet *gl_py_current(void)
+{
+    PyGreenlet *current = gl_py_this_thread.current;
+    return current ? current : gl_py_current_slow();
+}
+/* Main greenlet objects alive, all threads; one has been freed. */
+Py_ssize_t gl_py_main_greenlets_alive(void);
+void gl_py_main_greenlet_freed(void);
+/* Cleanups waiting for a thread that holds the GIL: what threads held
+ * when they exited, and greenlets handed back to exited threads. */
+Py_ssize_t gl_py_pending_cleanups(void);
+/* Releases what exited threads left (under the GIL). */
+void gl_py_release_leftovers(void);
+/* The optional cleanup (get_clocks_used_doing_optional_cleanup): what the
+ * frames of a greenlet of an exited thread hold, shown to the collector
+ * and released (cpython_compat.c); nothing while it is disabled. */
+int gl_py_traverse_orphaned_frames(gl_py_saved_state *state, visitproc visit,
+                                   void *arg);
+void gl_py_release_orphaned_frames(gl_py_saved_state *state);
+
 /* switching.c */
 /* Installs the engine hooks. -1 with an exception set on failure. */
 int gl_py_switching_init(void);
-/* The running greenlet of this thread, creating the main greenlet object
- * on first use. Borrowed; NULL with an exception set on failure. */
-PyGreenlet *gl_py_current(void);
 /* Switches to `target` with args and kwargs (kwargs may be NULL); returns
  * what the greenlet that switches back sends, as a new reference, or NULL
  * with an exception set. */
@@ -67,20 +107,49 @@ PyObject *gl_py_throw(PyGreenlet *target, PyObject *type, PyObject *value,
                       PyObject *traceback);
 /* The engine's run function for Python greenlets (argument: the object). */
 gl_message gl_py_run(void *argument, gl_message first);
-/* Kills a suspended greenlet of this thread by raising GreenletExit in it,
- * with this greenlet as its parent for the time being. 0 or -1. */
-int gl_py_kill(PyGreenlet *greenlet);
+/* Kills a suspended greenlet of this thread by raising GreenletExit
+ * (with `reason` as its argument; NULL: none) in it, with this greenlet as
+ * its parent for the time being. 0, or -1 with an exception set. */
+int gl_py_kill(PyGreenlet *greenlet, PyObject *reason);
+/* The thread's state is being cleared: readies the frames of its
+ * suspended greenlets for release after the thread is gone. */
+void gl_py_orphan_suspended_greenlets(void);
 
 /* deferred.c */
 int gl_py_deferred_init(void);
-/* From the finalizer of a greenlet of another (live) thread: keeps it (a
- * new reference) until its own thread kills and releases it. 0, or -1 with
- * an exception set (no memory: it leaks). */
+/* From the deallocation of a greenlet of another (live) thread: keeps it
+ * (a new reference) until its own thread kills and releases it. 0, or -1
+ * with an exception set (no memory: it leaks). */
 int gl_py_defer_release(PyGreenlet *greenlet);
 /* Releases the deferred greenlets of the calling thread. */
 void gl_py_release_deferred(void);
+/* How many deferred greenlets belong to threads that have exited. */
+Py_ssize_t gl_py_deferred_of_exited_threads(void);
+/* The text of the GreenletExit that kills a dropped greenlet (a str,
+ * borrowed). */
+PyObject *gl_py_kill_reason(void);
+
+/* upstream_helpers.c: get_pending_cleanup_count() and the others */
+int gl_py_upstream_helpers_init(PyObject *module);
+/* The optional cleanup's clock() ticks so far, -1 when it is disabled. */
+long long gl_py_optional_cleanup_clocks(void);
+void gl_py_enable_optional_cleanup(int enable);
+
+/* unswitchable.c: greenlet._greenlet.UnswitchableGreenlet */
+int gl_py_unswitchable_init(PyObject *module);
+enum {
+    GL_PY_FAIL_SWITCH = 1,      /* a switch into it raises SystemError */
+    GL_PY_FAIL_STACK_SWITCH = 2 /* a switch into it ends the process */
+};
+/* A switch into `target`, which has forced_failure set: ends the process,
+ * or returns -1 with SystemError set. */
+int gl_py_forced_failure(PyGreenlet *target);
 
 /* records.c: greenlet._greenlet._records(), _threads() */
+/* The suspended greenlets of one thread (its engine serial; 0: of every
+ * thread), as new references, in an array to PyMem_RawFree; *count gets
+ * their number (0, and maybe NULL, when none or out of memory). */
+PyGreenlet **gl_py_suspended_greenlets(uint64_t thread_serial, size_t *count);
 PyObject *gl_py_records(PyObject *module, PyObject *unused);
 PyObject *gl_py_threads(PyObject *module, PyObject *unused);
 PyObject *gl_py_thread_idents(PyObject *module, PyObject *unused);

@@ -1,31 +1,62 @@
 /*
  * cpython_compat.h -- the one interface to CPython's internals: what a
- * switch must move between the thread state and a greenlet, as an opaque
- * saved-state struct and five operations on it. cpython_compat.c holds the
- * code for each supported CPython version (see ../../../shared notes in
- * docs/python.md); nothing else in the binding includes internal headers.
+ * switch must move between the thread state and a greenlet, as a saved-
+ * state struct and operations on it, and the other places where the
+ * binding must know how a CPython version lays out its frames, thread
+ * states and objects. cpython_compat.c holds the code for each supported
+ * version (3.10 to 3.13); nothing else in the binding includes internal
+ * headers or reads a version-dependent field.
  */
 #ifndef GL_PY_CPYTHON_COMPAT_H
 #define GL_PY_CPYTHON_COMPAT_H
 
 #include <Python.h>
 
+#include "glengine.h"
+
+/* Whether the interpreter is finalizing (3.13 made the call public). */
+#if PY_VERSION_HEX >= 0x030D0000
+#define gl_py_is_finalizing() Py_IsFinalizing()
+#else
+#define gl_py_is_finalizing() _Py_IsFinalizing()
+#endif
+
+/* One link of a suspended chain of interpreter frames that was changed
+ * so that the chain skips the eval loops' entry frames (3.12+; see
+ * gl_py_state_frame), with the value to put back. */
+typedef struct gl_py_changed_link {
+    void *frame;
+    void *original_previous;
+} gl_py_changed_link;
+
 /* Per-greenlet interpreter state while the greenlet is not running. Holds
- * strong references to the saved context and handled exception. */
+ * strong references to the saved context and handled exception. Which
+ * fields a version uses, cpython_compat.c says. */
 typedef struct gl_py_saved_state {
-    void *c_frame_record;         /* 3.11: _PyCFrame *, on its C stack */
-    void *top_frame;              /* 3.11: _PyInterpreterFrame * */
+    void *c_frame_record;         /* 3.10-3.12: the C frame record (CFrame)
+                                     of its innermost eval loop, on its C
+                                     stack */
+    void *top_frame;              /* 3.10: PyFrameObject *; 3.11+:
+                                     _PyInterpreterFrame * */
     PyFrameObject *top_frame_object; /* borrowed, for gr_frame */
-    int recursion_depth;
-    void *datastack_chunk;
+    int recursion_depth;          /* Python calls */
+    int c_recursion_depth;        /* 3.12+: C calls */
+    void *datastack_chunk;        /* 3.11+ */
     PyObject **datastack_top;
     PyObject **datastack_limit;
+    PyObject *exc_type;           /* 3.10: strong */
     PyObject *exc_value;          /* strong */
+    PyObject *exc_traceback;      /* 3.10: strong */
     void *exc_previous_item;
     void *exc_info;
     PyObject *context;            /* strong */
-    int trash_delete_nesting;
+    int trash_delete_nesting;     /* 3.10-3.12 */
     int started;                  /* the greenlet has run, so its record is real */
+    /* 3.12+: the chain's links changed to skip entry frames; `exposed`
+     * when every one is skipped (until the greenlet resumes). */
+    gl_py_changed_link *changed_links;
+    int changed_count, changed_capacity;
+    int exposed;
 } gl_py_saved_state;
 
 /* State moves at a switch, in the order the engine's hooks call them.
@@ -58,7 +89,9 @@ void gl_py_enter_new_greenlet(PyThreadState *tstate,
  * with its C frame. */
 void gl_py_leave_finished_greenlet(PyThreadState *tstate);
 
-/* The calling thread is ending: free what this file keeps per thread. */
+/* A thread starts using greenlets, and ends: what this file keeps per
+ * thread. */
+void gl_py_thread_begins(PyThreadState *tstate);
 void gl_py_thread_ends(PyThreadState *tstate);
 
 /* Code run while the thread state is being cleared (killing greenlets at
@@ -71,33 +104,83 @@ void gl_py_drop_recreated_thread_dict(PyThreadState *tstate);
 PyObject *gl_py_running_context(PyThreadState *tstate);
 void gl_py_set_running_context(PyThreadState *tstate, PyObject *context);
 
-/* Visits the references held by the frames of a suspended greenlet
- * (not of a main greenlet: the thread's own frames are roots). */
-int gl_py_state_traverse_frames(gl_py_saved_state *state, visitproc visit,
-                                void *arg);
+/* The thread's trash can nesting level (greenlet._greenlet.
+ * get_tstate_trash_delete_nesting). */
+int gl_py_trash_delete_nesting(PyThreadState *tstate);
+
+/* Around a call of greenlet.settrace's function: the interpreter's own
+ * tracing and profiling do not see it. */
+void gl_py_enter_tracing(PyThreadState *tstate);
+void gl_py_leave_tracing(PyThreadState *tstate);
+
+/* The qualified name of a code object (3.10: its name). Borrowed. */
+PyObject *gl_py_code_name(PyCodeObject *code);
 
 /* Visits and clears the strong references of a saved state (GC). */
 int gl_py_state_traverse(gl_py_saved_state *state, visitproc visit, void *arg);
 void gl_py_state_clear(gl_py_saved_state *state);
+
+/* The frame object of a suspended greenlet's innermost Python frame
+ * (borrowed; NULL, without an exception, if it has none), with an f_back
+ * chain that is safe to walk: on 3.12+ the chain is changed to skip the
+ * eval loops' entry frames, which lie on the greenlet's C stack (frame
+ * objects are made for its frames; their links are put back before it
+ * runs again). NULL with an exception set if that failed (no memory). */
+PyObject *gl_py_state_frame(gl_py_saved_state *state,
+                            const gl_greenlet *record);
+
+/* The greenlet's thread state is being cleared and its thread will exit
+ * with the greenlet suspended: readies its frames to be released later,
+ * when its C stack is gone (3.12+: the chain is made to skip it). 0, or
+ * -1 with an exception set. */
+int gl_py_state_prepare_orphan(gl_py_saved_state *state,
+                               const gl_greenlet *record);
+
+/* For a suspended greenlet whose thread has exited: visits what its
+ * frames hold (the collector then sees cycles through them), and releases
+ * it -- their references, frame objects that others hold keep their own
+ * copy of their frame, and the memory of the frames. The frames never run
+ * again. Values on the evaluation stack of a frame that was in a call are
+ * not released (CPython does not record how many there are). */
+int gl_py_state_traverse_orphaned(gl_py_saved_state *state, visitproc visit,
+                                  void *arg);
+void gl_py_state_release_orphaned(gl_py_saved_state *state);
 
 /* Python frames as plain facts, for the monitor (which reads them from
  * its own thread, holding the GIL, so the frames cannot change): visit()
  * gets each complete frame's code object (borrowed) and current line,
  * innermost first, until it returns nonzero. */
 typedef int gl_py_frame_visitor(PyCodeObject *code, int line, void *context);
-/* The frames of a suspended greenlet (its saved state). */
+/* The frames of a suspended greenlet (its saved state and record). */
 void gl_py_state_walk_frames(const gl_py_saved_state *state,
+                             const gl_greenlet *record,
                              gl_py_frame_visitor *visit, void *context);
 /* The frames that the thread with this native id runs now; nothing if no
  * thread state of the interpreter has that id. */
 void gl_py_thread_walk_frames(unsigned long native_id,
                               gl_py_frame_visitor *visit, void *context);
+/* The native thread id of a thread state; 0 if unknown. */
+unsigned long gl_py_native_thread_id(PyThreadState *tstate);
 
-/* Calls visit(address) for every word of the interpreter that points into
- * a C stack and that a switch keeps right (each thread state's pointer to
- * its running C frame record): words the hazard audit must not report.
- * Under the GIL. */
+/* Calls visit(address) for every word of the interpreter and of this
+ * binding that points into a C stack and that a switch keeps right: words
+ * the hazard audit must not report. Of each thread state (the pointer to
+ * its running C frame record); of a suspended greenlet (its saved state,
+ * and on 3.12+ the links of its frames to their eval loops' entry frames,
+ * or the copies kept of them). Under the GIL. */
 typedef void gl_py_holder_visitor(const void *address, void *context);
 void gl_py_visit_stack_holders(gl_py_holder_visitor *visit, void *context);
+void gl_py_state_visit_stack_holders(const gl_py_saved_state *state,
+                                     const gl_greenlet *record,
+                                     gl_py_holder_visitor *visit,
+                                     void *context);
+
+/* Deallocation of an object whose count has reached 0 (tp_dealloc):
+ * resurrect makes it alive again, with a count of 1, for code that must
+ * run on it; unresurrect undoes that, and returns 1 when that code left
+ * references to it (the object lives on, tracked by the collector again)
+ * or 0 when the deallocation goes on. */
+void gl_py_resurrect(PyObject *object);
+int gl_py_unresurrect(PyObject *object);
 
 #endif /* GL_PY_CPYTHON_COMPAT_H */

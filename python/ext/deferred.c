@@ -4,11 +4,11 @@
  * Only a greenlet's own thread may kill it (its frames must unwind on its
  * stack) or release its engine record. When the last reference to a
  * greenlet goes away in another thread, while its own thread lives, its
- * finalizer keeps it alive on a process-wide list instead; its thread takes
- * it back at its next switch (or when it ends), kills it if it was
- * suspended, and releases it. Entries whose thread has exited meanwhile
- * are released by whichever thread looks next. Cost on the switch path:
- * one atomic load.
+ * deallocation keeps it alive on a process-wide list instead; its thread
+ * takes it back at its next switch, greenlet creation or getcurrent() (or
+ * when it ends), kills it if it was suspended, and releases it. Entries
+ * whose thread has exited meanwhile are released by whichever thread
+ * looks next. Cost on the switch path: one atomic load.
  */
 #include "binding.h"
 
@@ -22,15 +22,35 @@ struct deferred {
 static PyThread_type_lock list_lock;
 static struct deferred *first_deferred;
 static atomic_int deferred_count;
+static PyObject *kill_reason;
 
 int gl_py_deferred_init(void)
 {
     list_lock = PyThread_allocate_lock();
-    if (!list_lock) {
+    kill_reason = PyUnicode_InternFromString(
+        "Killing the greenlet because all references have vanished.");
+    if (!list_lock || !kill_reason) {
         PyErr_NoMemory();
         return -1;
     }
     return 0;
+}
+
+PyObject *gl_py_kill_reason(void)
+{
+    return kill_reason;
+}
+
+Py_ssize_t gl_py_deferred_of_exited_threads(void)
+{
+    if (atomic_load_explicit(&deferred_count, memory_order_relaxed) == 0)
+        return 0;
+    Py_ssize_t count = 0;
+    PyThread_acquire_lock(list_lock, WAIT_LOCK);
+    for (struct deferred *entry = first_deferred; entry; entry = entry->next)
+        count += gl_thread_exited(entry->greenlet->pimpl->record);
+    PyThread_release_lock(list_lock);
+    return count;
 }
 
 int gl_py_defer_release(PyGreenlet *greenlet)
@@ -74,11 +94,9 @@ void gl_py_release_deferred(void)
         struct deferred *next = mine->next;
         PyGreenlet *greenlet = mine->greenlet;
         PyMem_RawFree(mine);
-        /* Its finalizer has run (in the other thread): kill it here. */
-        if (gl_state_of(greenlet->pimpl->record) == GL_STATE_SUSPENDED &&
-            gl_py_kill(greenlet) < 0)
-            PyErr_WriteUnraisable((PyObject *)greenlet);
-        Py_DECREF(greenlet); /* deallocated here, in its thread */
+        /* Dropping the list's reference deallocates it here, in its
+         * thread, which kills it if it was suspended. */
+        Py_DECREF(greenlet);
         mine = next;
     }
 }

@@ -132,19 +132,21 @@ static void find_owning_frame(gl_py_hazard *hazard)
     PyMem_Free(frames);
 }
 
-/* A suspended greenlet's saved interpreter state points at its own C
- * frame record, on its stack, and at the exception state that was
- * current: restored with it at its next switch. */
-static int remember_saved_state(const gl_greenlet_info *info, void *context)
+/* A suspended greenlet's saved interpreter state points into its own C
+ * stack (cpython_compat.c says where): restored with it at its next
+ * switch. */
+static void remember_saved_states(known_holders *known)
 {
-    PyGreenlet *greenlet = info->binding;
-    if (greenlet && greenlet->pimpl) {
-        gl_py_saved_state *state = &greenlet->pimpl->state;
-        remember(&state->c_frame_record, context);
-        remember(&state->exc_previous_item, context);
-        remember(&state->exc_info, context);
+    size_t count;
+    PyGreenlet **greenlets = gl_py_suspended_greenlets(0, &count);
+    for (size_t i = 0; i < count; i++) {
+        gl_py_impl *impl = greenlets[i]->pimpl;
+        if (impl)
+            gl_py_state_visit_stack_holders(&impl->state, impl->record,
+                                            remember, known);
+        Py_DECREF(greenlets[i]);
     }
-    return 0;
+    PyMem_RawFree(greenlets);
 }
 
 void gl_py_hazards_free(gl_py_hazard *hits, size_t count)
@@ -160,7 +162,7 @@ int gl_py_hazard_audit(gl_py_hazard **out, size_t *count)
     *count = 0;
     known_holders known = {0};
     gl_py_visit_stack_holders(remember, &known);
-    gl_registry_walk(NULL, remember_saved_state, &known);
+    remember_saved_states(&known);
     if (known.failed) {
         PyMem_Free(known.addresses);
         return GL_ENOMEM;

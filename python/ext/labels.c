@@ -29,7 +29,7 @@ void gl_py_record_spawn_site(PyGreenlet *greenlet, PyThreadState *tstate)
         return;
     PyCodeObject *code = PyFrame_GetCode(frame); /* new reference */
     gl_py_impl *impl = greenlet->pimpl;
-    Py_XSETREF(impl->spawn_function, Py_NewRef(code->co_qualname));
+    Py_XSETREF(impl->spawn_function, Py_NewRef(gl_py_code_name(code)));
     Py_XSETREF(impl->spawn_file, Py_NewRef(code->co_filename));
     impl->spawn_line = PyFrame_GetLineNumber(frame);
     Py_DECREF(code);

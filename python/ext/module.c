@@ -31,16 +31,32 @@ static PyGreenlet *api_new(PyObject *run, PyGreenlet *parent)
     return (PyGreenlet *)greenlet;
 }
 
+/* getcurrent(), which also releases what other threads handed back. A
+ * new reference, as greenlet's API has it. */
 static PyGreenlet *api_get_current(void)
 {
     PyGreenlet *current = gl_py_current();
-    Py_XINCREF(current);
-    return current; /* a new reference, as greenlet's API has it */
+    if (!current)
+        return NULL;
+    gl_py_release_deferred();
+    gl_py_release_leftovers();
+    return (PyGreenlet *)Py_NewRef(gl_py_current());
+}
+
+/* The C API's functions check their greenlet argument as upstream's do. */
+static int not_a_greenlet(void *object)
+{
+    if (object && PyGreenlet_Check((PyObject *)object))
+        return 0;
+    PyErr_BadArgument();
+    return 1;
 }
 
 static PyObject *api_throw(PyGreenlet *self, PyObject *type, PyObject *value,
                            PyObject *traceback)
 {
+    if (not_a_greenlet(self))
+        return NULL;
     return gl_py_throw(self, type, value ? value : Py_None,
                        traceback ? traceback : Py_None);
 }
@@ -48,6 +64,10 @@ static PyObject *api_throw(PyGreenlet *self, PyObject *type, PyObject *value,
 static PyObject *api_switch(PyGreenlet *self, PyObject *args,
                             PyObject *kwargs)
 {
+    if (not_a_greenlet(self))
+        return NULL;
+    if (kwargs && !PyDict_Check(kwargs))
+        kwargs = NULL; /* upstream ignores what is not a dict */
     if (args)
         return gl_py_switch(self, args, kwargs);
     PyObject *empty = PyTuple_New(0);
@@ -60,28 +80,40 @@ static PyObject *api_switch(PyGreenlet *self, PyObject *args,
 
 static int api_set_parent(PyGreenlet *self, PyGreenlet *parent)
 {
+    if (not_a_greenlet(self))
+        return -1;
     return PyObject_SetAttrString((PyObject *)self, "parent",
                                   (PyObject *)parent);
 }
 
 static int api_main(PyGreenlet *self)
 {
+    if (not_a_greenlet(self))
+        return -1;
     return self->pimpl->is_main;
 }
 
 static int api_started(PyGreenlet *self)
 {
-    return gl_state_of(self->pimpl->record) != GL_STATE_NEW;
+    if (not_a_greenlet(self))
+        return -1;
+    return self->pimpl->is_main ||
+           gl_state_of(self->pimpl->record) != GL_STATE_NEW;
 }
 
 static int api_active(PyGreenlet *self)
 {
+    if (not_a_greenlet(self))
+        return -1;
     gl_state state = gl_state_of(self->pimpl->record);
     return state == GL_STATE_RUNNING || state == GL_STATE_SUSPENDED;
 }
 
+/* A new reference; NULL without an exception for a main greenlet. */
 static PyGreenlet *api_get_parent(PyGreenlet *self)
 {
+    if (not_a_greenlet(self))
+        return NULL;
     PyGreenlet *parent = self->pimpl->parent;
     Py_XINCREF(parent);
     return parent;
@@ -114,9 +146,12 @@ static PyObject *module_getcurrent(PyObject *module, PyObject *unused)
     return (PyObject *)api_get_current();
 }
 
-static PyObject *module_settrace(PyObject *module, PyObject *function)
+static PyObject *module_settrace(PyObject *module, PyObject *args)
 {
     (void)module;
+    PyObject *function;
+    if (!PyArg_ParseTuple(args, "O", &function))
+        return NULL;
     PyObject *previous = gl_py_trace_function();
     if (!previous)
         previous = Py_None;
@@ -138,13 +173,17 @@ static PyObject *module_gettrace(PyObject *module, PyObject *unused)
 
 static PyMethodDef module_methods[] = {
     {"getcurrent", module_getcurrent, METH_NOARGS,
-     "getcurrent() -> greenlet\n\nThe greenlet running in this thread."},
-    {"settrace", module_settrace, METH_O,
-     "settrace(callback) -> previous callback\n\n"
-     "callback(event, (origin, target)) is called on every switch, with\n"
-     "event 'switch' or 'throw'. None removes it."},
+     "getcurrent() -> greenlet\n\n"
+     "Returns the current greenlet (i.e. the one which called this "
+     "function).\n"},
+    {"settrace", module_settrace, METH_VARARGS,
+     "settrace(callback) -> object\n\n"
+     "Sets a new tracing function and returns the previous one.\n"
+     "callback(event, (origin, target)) is called on every switch of this\n"
+     "thread, with event 'switch' or 'throw'. None removes it.\n"},
     {"gettrace", module_gettrace, METH_NOARGS,
-     "gettrace() -> the callback set by settrace, or None"},
+     "gettrace() -> object\n\n"
+     "Returns the currently set tracing function, or None.\n"},
     {"_native_backtrace", gl_py_native_backtrace, METH_O,
      "_native_backtrace(g) -> (frames, reached_root) (for greenlet.inspect)"},
     {"_read_stack", gl_py_read_stack, METH_VARARGS,
@@ -187,6 +226,25 @@ static struct PyModuleDef module_definition = {
     "Lightweight coroutines on a stack-copying engine that keeps records.",
     -1, module_methods, NULL, NULL, NULL, NULL};
 
+/* Upstream also puts these on the type: greenlet.greenlet.getcurrent(),
+ * greenlet.greenlet.error... The type is static, so its dict is written
+ * directly, then the attribute caches are told. */
+static int add_to_type(PyObject *module)
+{
+    static const char *const names[] = {"getcurrent", "error", "GreenletExit",
+                                        "settrace", "gettrace"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        PyObject *value = PyObject_GetAttrString(module, names[i]);
+        int failed = !value || PyDict_SetItemString(PyGreenlet_Type.tp_dict,
+                                                    names[i], value) < 0;
+        Py_XDECREF(value);
+        if (failed)
+            return -1;
+    }
+    PyType_Modified(&PyGreenlet_Type);
+    return 0;
+}
+
 static int add_constants(PyObject *module)
 {
     PyObject *capsule = PyCapsule_New(c_api, "greenlet._C_API", NULL);
@@ -200,14 +258,18 @@ static int add_constants(PyObject *module)
     if (PyModule_AddObject(module, "greenlet", (PyObject *)&PyGreenlet_Type) ||
         PyModule_AddObject(module, "error", PyExc_GreenletError) ||
         PyModule_AddObject(module, "GreenletExit", PyExc_GreenletExit) ||
-        PyModule_AddIntConstant(module, "GREENLET_USE_GC", 1) ||
-        PyModule_AddIntConstant(module, "GREENLET_USE_TRACING", 1) ||
-        PyModule_AddIntConstant(module, "GREENLET_USE_CONTEXT_VARS", 1) ||
-        PyModule_AddIntConstant(module, "GREENLET_USE_STANDARD_THREADING", 1))
+        PyModule_AddObject(module, "GREENLET_USE_GC", Py_NewRef(Py_True)) ||
+        PyModule_AddObject(module, "GREENLET_USE_TRACING",
+                           Py_NewRef(Py_True)) ||
+        PyModule_AddObject(module, "GREENLET_USE_CONTEXT_VARS",
+                           Py_NewRef(Py_True)) ||
+        PyModule_AddObject(module, "GREENLET_USE_STANDARD_THREADING",
+                           Py_NewRef(Py_True)))
         return -1;
     return 0;
 }
 
+PyMODINIT_FUNC PyInit__greenlet(void);
 PyMODINIT_FUNC PyInit__greenlet(void)
 {
     if (PyType_Ready(&PyGreenlet_Type) < 0)
@@ -224,7 +286,9 @@ PyMODINIT_FUNC PyInit__greenlet(void)
     if (!module)
         return NULL;
     gl_py_labels_init();
-    if (add_constants(module) < 0 || gl_py_monitor_init(module) < 0 ||
+    if (add_constants(module) < 0 || gl_py_upstream_helpers_init(module) < 0 ||
+        gl_py_unswitchable_init(module) < 0 || add_to_type(module) < 0 ||
+        gl_py_monitor_init(module) < 0 ||
         gl_py_monitor_client_init(module) < 0 || gl_py_watch_init(module) < 0) {
         Py_DECREF(module);
         return NULL;

@@ -147,7 +147,7 @@ static gl_monitor_text text_of(PyObject *object, int slot)
 static int first_frame(PyCodeObject *code, int line, void *context)
 {
     gl_monitor_place *place = context;
-    place->function = text_of(code->co_qualname, FUNCTION_TEXT);
+    place->function = text_of(gl_py_code_name(code), FUNCTION_TEXT);
     place->file = text_of(code->co_filename, FILE_TEXT);
     place->line = line > 0 ? (unsigned)line : 0;
     return 1;
@@ -173,7 +173,7 @@ static void place_of_new(PyGreenlet *greenlet, gl_monitor_place *place)
     if (!run || !PyFunction_Check(run))
         return;
     PyCodeObject *code = (PyCodeObject *)PyFunction_GET_CODE(run);
-    place->function = text_of(code->co_qualname, FUNCTION_TEXT);
+    place->function = text_of(gl_py_code_name(code), FUNCTION_TEXT);
     place->file = text_of(code->co_filename, FILE_TEXT);
     place->line = (unsigned)code->co_firstlineno;
 }
@@ -183,7 +183,8 @@ static void walk_greenlet_frames(const gl_greenlet_info *info,
                                  gl_py_frame_visitor *visit, void *context)
 {
     if (info->state == GL_STATE_SUSPENDED)
-        gl_py_state_walk_frames(&greenlet->pimpl->state, visit, context);
+        gl_py_state_walk_frames(&greenlet->pimpl->state,
+                                greenlet->pimpl->record, visit, context);
     else if (info->state == GL_STATE_RUNNING)
         gl_py_thread_walk_frames((unsigned long)info->thread_os_id, visit,
                                  context);
@@ -328,7 +329,7 @@ static int python_line(PyCodeObject *code, int line, void *context)
 {
     char function[256], file[1024];
     add_line(context, "python\t%s\t%s\t%d\n",
-             field(code->co_qualname, function, sizeof function),
+             field(gl_py_code_name(code), function, sizeof function),
              field(code->co_filename, file, sizeof file), line);
     return ((struct answer *)context)->truncated;
 }

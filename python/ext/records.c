@@ -102,6 +102,34 @@ static void hold_bound_objects(gl_greenlet_info *records, size_t count)
     }
 }
 
+struct suspended {
+    uint64_t thread_serial;
+    struct copies pointers;
+};
+
+static int note_suspended(const gl_greenlet_info *info, void *context)
+{
+    struct suspended *s = context;
+    if (info->state != GL_STATE_SUSPENDED || !info->binding ||
+        (s->thread_serial && info->thread_serial != s->thread_serial))
+        return 0;
+    return append_copy(&s->pointers, &info->binding);
+}
+
+PyGreenlet **gl_py_suspended_greenlets(uint64_t thread_serial, size_t *count)
+{
+    struct suspended s = {thread_serial, {NULL, 0, 0, sizeof(PyObject *), 0}};
+    gl_registry_walk(NULL, note_suspended, &s);
+    PyObject **objects = s.pointers.items;
+    /* As hold_bound_objects, right after the walk. */
+    size_t kept = 0;
+    for (size_t i = 0; i < s.pointers.count; i++)
+        if (Py_REFCNT(objects[i]) > 0) /* 0: being deallocated */
+            objects[kept++] = Py_NewRef(objects[i]);
+    *count = kept;
+    return (PyGreenlet **)objects;
+}
+
 PyObject *gl_py_records(PyObject *module, PyObject *unused)
 {
     (void)module;
@@ -158,7 +186,7 @@ PyObject *gl_py_thread_idents(PyObject *module, PyObject *unused)
     PyInterpreterState *interpreter = PyInterpreterState_Get();
     for (PyThreadState *t = PyInterpreterState_ThreadHead(interpreter);
          idents && t; t = PyThreadState_Next(t)) {
-        PyObject *native = PyLong_FromUnsignedLong(t->native_thread_id);
+        PyObject *native = PyLong_FromUnsignedLong(gl_py_native_thread_id(t));
         PyObject *ident = PyLong_FromUnsignedLong(t->thread_id);
         if (!native || !ident || PyDict_SetItem(idents, native, ident) < 0)
             Py_CLEAR(idents);

@@ -2,7 +2,7 @@
  * switching.c -- a Python-level switch on the engine: what travels with it
  * (arguments, return values, exceptions), the hooks that move interpreter
  * state (through cpython_compat.c), the life of a greenlet's run function,
- * and killing a suspended greenlet.
+ * greenlet.settrace's function, and killing a suspended greenlet.
  *
  * Messages: gl_message.value is a new reference handed to the receiver;
  * gl_message.thrown carries the GL_PY_* flags of binding.h. A sender always
@@ -10,26 +10,22 @@
  * greenlet starting calls run(*args, **kwargs), a resumed one gets args[0],
  * args, kwargs, or (args, kwargs), as greenlet has always done.
  *
+ * Starting a greenlet: the switcher looks its `run` up (an attribute
+ * lookup, so a subclass's method wins, and it may run any code), then
+ * checks the switch again, since that code may have started the greenlet
+ * or given it a parent of another thread; the new greenlet calls what was
+ * looked up. A greenlet started by a child falling off its end has had no
+ * switcher: it looks `run` up itself.
+ *
  * Object lifetime: the running greenlet's object is held by this thread
- * (thread_binding.current). Nothing may be released inside the switch,
+ * (gl_py_this_thread.current). Nothing may be released inside the switch,
  * since a release can run arbitrary code, so the hooks only move
- * references; the greenlet that resumes releases what the switch left over
- * (finish_switch) before it runs any Python code.
+ * references; the greenlet that resumes takes what the switch left over
+ * before it runs any Python code (take_arrival), and releases it after
+ * (complete_arrival).
  */
 #include "binding.h"
 #include "glinspect.h"
-
-struct thread_binding {
-    PyGreenlet *current;      /* strong: the running greenlet */
-    PyGreenlet *main;         /* strong: this thread's main greenlet */
-    PyGreenlet *to_release;   /* strong: the previous current, to drop */
-    PyGreenlet *trace_origin; /* borrowed until finish_switch: the origin */
-    int trace_thrown;
-    int tracing;              /* the outgoing greenlet's trace flag */
-    PyObject *trace_function; /* strong, or NULL: greenlet.settrace's */
-};
-
-static __thread struct thread_binding binding;
 
 static gl_py_impl *impl_of(gl_greenlet *record)
 {
@@ -40,19 +36,20 @@ static void save_hook(gl_greenlet *origin, void *context)
 {
     (void)context;
     gl_py_state_save(_PyThreadState_UncheckedGet(), &impl_of(origin)->state,
-                     &binding.tracing);
+                     &gl_py_this_thread.tracing);
 }
 
 static void restore_hook(gl_greenlet *target, void *context)
 {
     (void)context;
+    gl_py_thread *t = &gl_py_this_thread;
     PyGreenlet *object = gl_binding(target);
     gl_py_state_restore(_PyThreadState_UncheckedGet(), &object->pimpl->state,
-                        binding.tracing);
-    if (binding.current != object) {
-        binding.to_release = binding.current;
+                        t->tracing);
+    if (t->current != object) {
+        t->to_release = t->current;
         Py_INCREF(object);
-        binding.current = object;
+        t->current = object;
     }
 }
 
@@ -61,8 +58,8 @@ static void observe_hook(gl_greenlet *origin, gl_greenlet *target,
 {
     (void)target;
     (void)context;
-    binding.trace_origin = gl_binding(origin);
-    binding.trace_thrown = thrown & GL_PY_THROW;
+    gl_py_this_thread.trace_origin = gl_binding(origin);
+    gl_py_this_thread.trace_thrown = thrown & GL_PY_THROW;
 }
 
 int gl_py_switching_init(void)
@@ -75,194 +72,81 @@ int gl_py_switching_init(void)
 
 PyObject *gl_py_trace_function(void)
 {
-    return binding.trace_function;
+    return gl_py_this_thread.trace_function;
 }
 
 void gl_py_set_trace_function(PyObject *function)
 {
     Py_XINCREF(function);
-    Py_XSETREF(binding.trace_function, function);
+    Py_XSETREF(gl_py_this_thread.trace_function, function);
 }
 
-/* In the greenlet that has just resumed, before it runs Python code: call
- * the trace function, then drop what the switch left over. Returns 0, or -1
- * with an exception (from the trace function) set. */
-static int finish_switch(void)
+/* ------------------------------------------------------------- arrival */
+
+/* What a switch left for the greenlet that resumes: the previous current
+ * (a reference to drop) and, for the trace function, the origin (kept
+ * alive by that reference) and whether it was a throw. */
+struct arrival {
+    PyGreenlet *leftover;
+    PyGreenlet *origin;
+    int thrown;
+};
+
+/* Takes it, before any Python code of the resumed greenlet runs: code that
+ * switched away first would have it overwritten. */
+static struct arrival take_arrival(void)
 {
-    int result = 0;
-    /* Taken first: a tracer that switches away and back must not find it. */
-    PyGreenlet *leftover = binding.to_release;
-    binding.to_release = NULL;
-    PyGreenlet *origin = binding.trace_origin; /* alive: leftover holds it */
-    binding.trace_origin = NULL;
-    PyObject *tracer = binding.trace_function;
-    if (tracer && origin) {
-        PyObject *saved_type, *saved_value, *saved_traceback;
-        PyErr_Fetch(&saved_type, &saved_value, &saved_traceback);
-        Py_INCREF(tracer);
-        PyObject *outcome = PyObject_CallFunction(
-            tracer, "s(OO)", binding.trace_thrown ? "throw" : "switch",
-            (PyObject *)origin, (PyObject *)binding.current);
-        Py_DECREF(tracer);
-        if (outcome) {
-            Py_DECREF(outcome);
-            PyErr_Restore(saved_type, saved_value, saved_traceback);
-        } else {
-            Py_XDECREF(saved_type);
-            Py_XDECREF(saved_value);
-            Py_XDECREF(saved_traceback);
-            result = -1;
-        }
+    gl_py_thread *t = &gl_py_this_thread;
+    struct arrival arrival = {t->to_release, t->trace_origin, t->trace_thrown};
+    t->to_release = NULL;
+    t->trace_origin = NULL;
+    return arrival;
+}
+
+/* Calls the trace function as tracer(event, (origin, target)), with the
+ * interpreter's own tracing and profiling off, as upstream does; a tracer
+ * that raises is removed, and its exception is raised here. 0, or -1 with
+ * the exception set. */
+static int call_tracer(PyGreenlet *origin, int thrown)
+{
+    gl_py_thread *t = &gl_py_this_thread;
+    PyObject *tracer = t->trace_function;
+    if (!tracer || !origin)
+        return 0;
+    PyObject *saved_type, *saved_value, *saved_traceback;
+    PyErr_Fetch(&saved_type, &saved_value, &saved_traceback);
+    Py_INCREF(tracer);
+    PyThreadState *tstate = _PyThreadState_UncheckedGet();
+    gl_py_enter_tracing(tstate);
+    PyObject *outcome =
+        PyObject_CallFunction(tracer, "s(OO)", thrown ? "throw" : "switch",
+                              (PyObject *)origin, (PyObject *)t->current);
+    gl_py_leave_tracing(tstate);
+    Py_DECREF(tracer);
+    if (outcome) {
+        Py_DECREF(outcome);
+        PyErr_Restore(saved_type, saved_value, saved_traceback);
+        return 0;
     }
-    Py_XDECREF(leftover);
+    Py_XDECREF(saved_type);
+    Py_XDECREF(saved_value);
+    Py_XDECREF(saved_traceback);
+    if (t->trace_function == tracer)
+        gl_py_set_trace_function(NULL);
+    return -1;
+}
+
+/* Then: the trace function, what the switch left over, the greenlets
+ * other threads handed back, and the watches. 0, or -1 with an exception
+ * (from the trace function) set. */
+static int complete_arrival(struct arrival arrival)
+{
+    int result = call_tracer(arrival.origin, arrival.thrown);
+    Py_XDECREF(arrival.leftover);
     gl_py_release_deferred();
     if (gl_watch_active()) /* a saved region may have moved: the watches */
         gl_watch_refresh();
     return result;
-}
-
-/* ------------------------------------------------------- main greenlets */
-
-static PyGreenlet *new_main_greenlet(void)
-{
-    gl_greenlet *record = gl_main();
-    if (!record) {
-        PyErr_NoMemory();
-        return NULL;
-    }
-    PyGreenlet *main = (PyGreenlet *)PyGreenlet_Type.tp_alloc(&PyGreenlet_Type, 0);
-    if (!main)
-        return NULL;
-    main->pimpl = PyMem_Calloc(1, sizeof *main->pimpl);
-    if (!main->pimpl) {
-        Py_DECREF(main);
-        return (PyGreenlet *)PyErr_NoMemory();
-    }
-    gl_hold(record); /* the object may outlive the thread */
-    main->pimpl->record = record;
-    main->pimpl->is_main = 1;
-    main->pimpl->state.started = 1;
-    main->pimpl->thread_ident = PyThread_get_thread_ident();
-    gl_set_binding(record, main);
-    return main;
-}
-
-/* The suspended greenlets of the calling thread, as new references, in an
- * array that the caller frees; *count gets their number. */
-struct collection {
-    uint64_t thread_serial;
-    PyGreenlet **greenlets;
-    size_t count, capacity;
-};
-
-static int collect_suspended(const gl_greenlet_info *info, void *context)
-{
-    struct collection *c = context;
-    if (info->thread_serial != c->thread_serial || info->is_main ||
-        info->state != GL_STATE_SUSPENDED || !info->binding)
-        return 0;
-    if (c->count == c->capacity) {
-        size_t capacity = c->capacity ? 2 * c->capacity : 16;
-        PyGreenlet **grown =
-            PyMem_RawRealloc(c->greenlets, capacity * sizeof *grown);
-        if (!grown)
-            return 1; /* kill those we have */
-        c->greenlets = grown;
-        c->capacity = capacity;
-    }
-    c->greenlets[c->count++] = info->binding;
-    return 0;
-}
-
-/* Raises GreenletExit in every suspended greenlet of the thread, so that
- * their frames unwind (finally blocks run, references are dropped) while
- * the thread can still run them: once it is gone, nothing can. */
-static void kill_suspended_greenlets(void)
-{
-    gl_greenlet_info main_info;
-    gl_greenlet_get_info(binding.main->pimpl->record, &main_info);
-    struct collection c = {main_info.thread_serial, NULL, 0, 0};
-    /* References are taken right after the walk (which holds the registry
-     * lock), before anything can allocate and so run deallocations: the
-     * pointers are valid then, since objects clear them when they go. */
-    gl_registry_walk(NULL, collect_suspended, &c);
-    for (size_t i = 0; i < c.count; i++) {
-        if (Py_REFCNT(c.greenlets[i]) > 0) /* 0: being deallocated */
-            Py_INCREF(c.greenlets[i]);
-        else
-            c.greenlets[i] = NULL;
-    }
-    for (size_t i = 0; i < c.count; i++) {
-        PyGreenlet *g = c.greenlets[i];
-        if (!g)
-            continue;
-        if (gl_state_of(g->pimpl->record) == GL_STATE_SUSPENDED &&
-            gl_py_kill(g) < 0)
-            PyErr_WriteUnraisable((PyObject *)g);
-        Py_DECREF(g);
-    }
-    PyMem_RawFree(c.greenlets);
-}
-
-/* When the thread's Python state is cleared (the thread ends, or the
- * interpreter finalizes), kill its suspended greenlets (unless the
- * interpreter is exiting) and drop what the thread held. Runs in that thread, with the thread state still usable (its
- * dict is the first thing cleared). */
-static void forget_thread(PyObject *capsule)
-{
-    /* CPython also clears other threads' states from one thread (after
-     * fork, at exit): then there is nothing of ours to do here. */
-    if (PyCapsule_GetPointer(capsule, "greenlet.thread") != &binding)
-        return;
-    PyThreadState *tstate = _PyThreadState_UncheckedGet();
-    gl_py_release_deferred();
-    /* Not at interpreter exit, where greenlets (gevent's hub) stay
-     * suspended, as with greenlet; their memory goes with the process. */
-    if (binding.main && binding.current == binding.main &&
-        !_Py_IsFinalizing()) {
-        kill_suspended_greenlets();
-        gl_py_drop_recreated_thread_dict(tstate);
-    }
-    PyGreenlet *current = binding.current, *main = binding.main;
-    PyObject *tracer = binding.trace_function;
-    binding.current = binding.main = NULL;
-    binding.trace_function = NULL;
-    Py_XDECREF(current);
-    Py_XDECREF(main);
-    Py_XDECREF(tracer);
-    gl_py_thread_ends(tstate);
-}
-
-static int watch_thread_end(void)
-{
-    PyObject *thread_dict = PyThreadState_GetDict();
-    if (!thread_dict)
-        return 0; /* no thread state dict: nothing will tell us */
-    PyObject *capsule = PyCapsule_New(&binding, "greenlet.thread", forget_thread);
-    if (!capsule)
-        return -1;
-    /* Never replace a capsule already there: replacing would run its
-     * destructor. */
-    PyObject *key = PyUnicode_FromString("greenlet.thread");
-    PyObject *kept = key ? PyDict_SetDefault(thread_dict, key, capsule) : NULL;
-    Py_XDECREF(key);
-    Py_DECREF(capsule);
-    return kept ? 0 : -1;
-}
-
-PyGreenlet *gl_py_current(void)
-{
-    if (binding.current)
-        return binding.current;
-    PyGreenlet *main = new_main_greenlet();
-    if (!main)
-        return NULL;
-    Py_INCREF(main);
-    binding.main = main;
-    binding.current = main;
-    if (watch_thread_end() < 0)
-        return NULL;
-    return main;
 }
 
 /* --------------------------------------------------------------- messages */
@@ -311,14 +195,22 @@ static void raise_thrown(PyObject *payload)
     PyErr_Restore(type, value, traceback);
 }
 
+/* Packs (type, value, traceback), borrowed, as a thrown payload (a new
+ * reference, or NULL). */
+static PyObject *pack_thrown(PyObject *type, PyObject *value,
+                             PyObject *traceback)
+{
+    return PyTuple_Pack(3, type, value ? value : Py_None,
+                        traceback ? traceback : Py_None);
+}
+
 /* The pending exception as a thrown payload (new reference), or NULL. */
 static PyObject *fetch_thrown(void)
 {
     PyObject *type, *value, *traceback;
     PyErr_Fetch(&type, &value, &traceback);
     PyErr_NormalizeException(&type, &value, &traceback);
-    PyObject *payload = PyTuple_Pack(3, type, value ? value : Py_None,
-                                     traceback ? traceback : Py_None);
+    PyObject *payload = pack_thrown(type, value, traceback);
     Py_XDECREF(type);
     Py_XDECREF(value);
     Py_XDECREF(traceback);
@@ -331,13 +223,65 @@ static PyObject *raise_engine_error(int code)
 {
     if (code == GL_ENOMEM)
         return PyErr_NoMemory();
-    if (code == GL_EWRONGTHREAD || code == GL_ETHREADEXITED)
+    if (code == GL_EWRONGTHREAD)
         PyErr_SetString(PyExc_GreenletError,
                         "cannot switch to a different thread");
+    else if (code == GL_ETHREADEXITED)
+        PyErr_SetString(PyExc_GreenletError,
+                        "cannot switch to a different thread (which happens "
+                        "to have exited)");
     else
         PyErr_Format(PyExc_GreenletError, "cannot switch: %s",
                      gl_strerror(code));
     return NULL;
+}
+
+/* The greenlet a switch to `target` lands in: itself, or if it is dead,
+ * its nearest ancestor that is not. Borrowed. */
+static PyGreenlet *landing_greenlet(PyGreenlet *target)
+{
+    while (gl_state_of(target->pimpl->record) == GL_STATE_DEAD &&
+           target->pimpl->parent)
+        target = target->pimpl->parent;
+    return target;
+}
+
+/* A greenlet that never ran takes its parent in the engine only when it
+ * starts: until then its parent may be of another thread (upstream
+ * allows that, and refuses the switch). 0, or -1 with an exception. */
+static int adopt_parent(PyGreenlet *target)
+{
+    gl_greenlet *parent = target->pimpl->parent->pimpl->record;
+    if (gl_parent(target->pimpl->record) == parent)
+        return 0;
+    int error = gl_set_parent(target->pimpl->record, parent);
+    if (error == GL_EWRONGTHREAD && gl_thread_exited(parent))
+        error = GL_ETHREADEXITED;
+    if (error) {
+        raise_engine_error(error);
+        return -1;
+    }
+    return 0;
+}
+
+/* Looks up the run callable of `target`, which never ran, for its start
+ * (pimpl->starting_run). The lookup may run any code: on return `target`
+ * may have started, or been dropped by everything but the caller. 0, or
+ * -1 with an exception set. */
+static int look_up_run(PyGreenlet *target)
+{
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    PyObject *run = PyObject_GetAttrString((PyObject *)target, "run");
+    if (!run) {
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(traceback);
+        return -1;
+    }
+    PyErr_Restore(type, value, traceback);
+    Py_XSETREF(target->pimpl->starting_run, run);
+    return 0;
 }
 
 /* Sends `payload` (stolen) with `flags` to `target` or, if it is dead, to
@@ -351,18 +295,48 @@ static PyObject *send(PyGreenlet *target, PyObject *payload, int flags)
         Py_DECREF(payload);
         return NULL;
     }
-    while (gl_state_of(target->pimpl->record) == GL_STATE_DEAD &&
-           target->pimpl->parent)
-        target = target->pimpl->parent;
+    Py_INCREF(target); /* code run by the lookup may drop it */
+    PyObject *result = NULL;
+    for (;;) {
+        PyGreenlet *landing = landing_greenlet(target);
+        Py_INCREF(landing);
+        Py_SETREF(target, landing);
+        if (gl_state_of(target->pimpl->record) != GL_STATE_NEW)
+            break;
+        if (look_up_run(target) < 0)
+            goto failed;
+        if (gl_state_of(target->pimpl->record) == GL_STATE_NEW)
+            break;
+        /* The lookup started it: this is a switch to a started one now. */
+        Py_CLEAR(target->pimpl->starting_run);
+    }
+    if (target == current) { /* nothing moves; the tracer still hears */
+        Py_DECREF(target);
+        if (call_tracer(current, flags & GL_PY_THROW) < 0) {
+            Py_DECREF(payload);
+            return NULL;
+        }
+        if (flags & GL_PY_THROW) {
+            raise_thrown(payload);
+            return NULL;
+        }
+        return shape_switch_result(payload, flags);
+    }
+    if (gl_state_of(target->pimpl->record) == GL_STATE_NEW &&
+        adopt_parent(target) < 0)
+        goto failed;
+    if (target->pimpl->forced_failure && gl_py_forced_failure(target) < 0)
+        goto failed;
     gl_py_prepare_switch(_PyThreadState_UncheckedGet());
     gl_message reply;
     int error = gl_switch(target->pimpl->record, (gl_message){payload, flags},
                           &reply);
     if (error) {
-        Py_DECREF(payload);
-        return raise_engine_error(error);
+        raise_engine_error(error);
+        goto failed;
     }
-    if (finish_switch() < 0) {
+    Py_DECREF(target);
+    if (complete_arrival(take_arrival()) < 0) {
         Py_DECREF(reply.value);
         return NULL;
     }
@@ -371,6 +345,13 @@ static PyObject *send(PyGreenlet *target, PyObject *payload, int flags)
         return NULL;
     }
     return shape_switch_result(reply.value, reply.thrown);
+
+failed:
+    if (gl_state_of(target->pimpl->record) == GL_STATE_NEW)
+        Py_CLEAR(target->pimpl->starting_run);
+    Py_DECREF(target);
+    Py_DECREF(payload);
+    return result;
 }
 
 PyObject *gl_py_switch(PyGreenlet *target, PyObject *args, PyObject *kwargs)
@@ -404,8 +385,26 @@ PyObject *gl_py_throw(PyGreenlet *target, PyObject *type, PyObject *value,
                      Py_TYPE(type)->tp_name);
         return NULL;
     }
-    /* A class is instantiated on the receiving side, when it is raised. */
-    return send(target, PyTuple_Pack(3, type, value, traceback), GL_PY_THROW);
+    /* The instance is made here, in the thrower, as upstream does: if its
+     * constructor raises, that exception is the one thrown. */
+    Py_INCREF(type);
+    value = value == Py_None ? NULL : Py_NewRef(value);
+    traceback = traceback == Py_None ? NULL : Py_NewRef(traceback);
+    PyErr_NormalizeException(&type, &value, &traceback);
+    PyObject *payload;
+    int flags = GL_PY_THROW;
+    if (gl_state_of(target->pimpl->record) == GL_STATE_DEAD &&
+        PyErr_GivenExceptionMatches(type, PyExc_GreenletExit)) {
+        /* A dead greenlet ends again: GreenletExit is its result. */
+        payload = PyTuple_Pack(1, value ? value : Py_None);
+        flags = 0;
+    } else {
+        payload = pack_thrown(type, value, traceback);
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(traceback);
+    return send(target, payload, flags);
 }
 
 /* --------------------------------------------------- a greenlet's whole life */
@@ -434,12 +433,10 @@ static gl_message outcome_message(PyObject *result)
     return (gl_message){fetch_thrown(), GL_PY_THROW};
 }
 
-static PyObject *call_run(PyGreenlet *self, gl_message first)
+/* Calls `run` (stolen; NULL if its lookup failed, with the exception set)
+ * with what the first switch sent (stolen), or raises what it threw. */
+static PyObject *call_run(PyObject *run, gl_message first)
 {
-    PyObject *run = self->pimpl->run;
-    self->pimpl->run = NULL; /* gone once started */
-    if (!run)
-        run = PyObject_GetAttrString((PyObject *)self, "run");
     if (first.thrown & GL_PY_THROW) {
         Py_XDECREF(run);
         PyErr_Clear();
@@ -457,48 +454,121 @@ static PyObject *call_run(PyGreenlet *self, gl_message first)
     return result;
 }
 
+/* Where an ending greenlet's outcome goes: the nearest ancestor that is
+ * not dead, which starts with it if it never ran. That one's run is
+ * looked up here, in the greenlet that ends, as upstream does; if that
+ * fails, the failure replaces the outcome and goes on to the next
+ * ancestor, and the one that could not start stays as it was. The
+ * engine is told the way by the ending greenlet's parent in its record. */
+static gl_message route_outcome(PyGreenlet *self, gl_message outcome)
+{
+    PyGreenlet *from = self->pimpl->parent;
+    for (;;) {
+        PyGreenlet *receiver = landing_greenlet(from);
+        if (gl_state_of(receiver->pimpl->record) != GL_STATE_NEW)
+            return outcome;
+        Py_INCREF(receiver);
+        int ready = receiver->pimpl->starting_run ||
+                    look_up_run(receiver) == 0;
+        if (ready && gl_state_of(receiver->pimpl->record) != GL_STATE_NEW) {
+            Py_DECREF(receiver); /* the lookup started it */
+            continue;
+        }
+        if (ready && adopt_parent(receiver) == 0) {
+            gl_set_parent(self->pimpl->record, receiver->pimpl->record);
+            Py_DECREF(receiver);
+            return outcome;
+        }
+        Py_CLEAR(receiver->pimpl->starting_run);
+        Py_DECREF(outcome.value);
+        outcome = (gl_message){fetch_thrown(), GL_PY_THROW};
+        from = receiver->pimpl->parent;
+        gl_set_parent(self->pimpl->record, from->pimpl->record);
+        Py_DECREF(receiver);
+    }
+}
+
 gl_message gl_py_run(void *argument, gl_message first)
 {
-    PyGreenlet *self = argument; /* held by binding.current while it runs */
+    PyGreenlet *self = argument; /* held by gl_py_this_thread while it runs */
     PyThreadState *tstate = _PyThreadState_UncheckedGet();
     gl_py_c_frame_storage c_frame_record;
     gl_py_enter_new_greenlet(tstate, &c_frame_record);
+    struct arrival arrival = take_arrival();
+    PyObject *run = self->pimpl->starting_run;
+    self->pimpl->starting_run = NULL;
+    if (!run) /* started by the engine alone: route_outcome did not run */
+        run = PyObject_GetAttrString((PyObject *)self, "run");
+    Py_CLEAR(self->pimpl->run); /* gone once started */
     PyObject *result;
-    if (finish_switch() < 0) { /* the tracer raised: run never starts */
-        Py_CLEAR(self->pimpl->run);
+    if (complete_arrival(arrival) < 0) { /* the tracer raised: no run */
+        Py_XDECREF(run);
         Py_DECREF(first.value);
         result = NULL;
     } else {
-        result = call_run(self, first);
+        result = call_run(run, first);
     }
     gl_message outcome = outcome_message(result);
+    if (outcome.value)
+        outcome = route_outcome(self, outcome);
     if (!outcome.value) { /* not even the exception could be packed */
         PyErr_Clear();
-        Py_INCREF(Py_None);
         outcome = (gl_message){PyTuple_Pack(1, Py_None), 0};
-        Py_DECREF(Py_None);
     }
     gl_py_leave_finished_greenlet(tstate);
     return outcome;
 }
 
-int gl_py_kill(PyGreenlet *greenlet)
+/* Sets the parent in the object and the engine: 0, or a GL_E* code. */
+static int set_parent_now(PyGreenlet *greenlet, PyGreenlet *parent)
+{
+    int error = gl_set_parent(greenlet->pimpl->record, parent->pimpl->record);
+    if (!error) {
+        Py_INCREF(parent);
+        Py_XSETREF(greenlet->pimpl->parent, parent);
+    }
+    return error;
+}
+
+int gl_py_kill(PyGreenlet *greenlet, PyObject *reason)
 {
     PyGreenlet *current = gl_py_current();
     if (!current)
         return -1;
-    /* The result must come back here, whoever the parent is. */
-    Py_INCREF(current);
-    Py_XSETREF(greenlet->pimpl->parent, current);
-    int error = gl_set_parent(greenlet->pimpl->record, current->pimpl->record);
+    /* The result must come back here, whoever the parent is; the parent
+     * is given back afterwards, for a greenlet that lives on. */
+    PyGreenlet *parent = (PyGreenlet *)Py_XNewRef(greenlet->pimpl->parent);
+    int error = set_parent_now(greenlet, current);
     if (error) {
+        Py_XDECREF(parent);
         raise_engine_error(error);
         return -1;
     }
-    PyObject *result =
-        gl_py_throw(greenlet, PyExc_GreenletExit, Py_None, Py_None);
+    PyObject *result = gl_py_throw(greenlet, PyExc_GreenletExit,
+                                   reason ? reason : Py_None, Py_None);
+    if (parent && gl_state_of(greenlet->pimpl->record) != GL_STATE_DEAD)
+        set_parent_now(greenlet, parent); /* fails only for a cycle made */
+    Py_XDECREF(parent);
     if (!result)
         return -1;
     Py_DECREF(result);
     return 0;
+}
+
+/* ------------------------------------------------------- thread end */
+
+void gl_py_orphan_suspended_greenlets(void)
+{
+    gl_greenlet_info main_info;
+    gl_greenlet_get_info(gl_main(), &main_info);
+    size_t count;
+    PyGreenlet **greenlets =
+        gl_py_suspended_greenlets(main_info.thread_serial, &count);
+    for (size_t i = 0; i < count; i++) {
+        PyGreenlet *g = greenlets[i];
+        if (gl_py_state_prepare_orphan(&g->pimpl->state, g->pimpl->record) < 0)
+            PyErr_Clear(); /* no memory: its frames will leak */
+        Py_DECREF(g);
+    }
+    PyMem_RawFree(greenlets);
 }

@@ -94,25 +94,34 @@ def test_stack_saved_counts_heap_bytes():
     assert g._stack_saved == 0
 
 
-def test_cycle_through_a_suspended_greenlets_frame_is_collected():
+def test_collector_never_runs_a_suspended_greenlet_in_a_cycle():
+    # As upstream: a suspended greenlet is not garbage to the collector,
+    # since collecting it would run its frames inside the collector, after
+    # objects they use may have been cleared. The cycle keeps it, intact,
+    # until something breaks it; then it is killed like any other.
     main = getcurrent()
     events = []
 
-    def body():
-        myself = getcurrent()  # a local that refers back: a cycle
+    def body(holder):
+        holder.append(getcurrent())  # the list and the greenlet: a cycle
         try:
             main.switch()
         finally:
-            events.append(myself is not None)
+            events.append(len(holder))
 
+    holder = []
     g = greenlet(body)
-    g.switch()
+    g.switch(holder)
     ref = weakref.ref(g)
-    del g
-    assert ref() is not None  # only the cycle holds it now
+    del g, holder
+    gc.collect()
+    assert events == []                # not run by the collector
+    assert ref() is not None and ref()  # still suspended
+    assert ref().gr_frame.f_locals["holder"] == [ref()]
+    ref().gr_frame.f_locals["holder"].clear()  # the cycle is broken
     gc.collect()
     assert ref() is None
-    assert events == [True]  # killed, its frames unwound
+    assert events == [0]               # killed, its frames unwound
 
 
 def test_instance_layout_matches_greenlet_2_c_api():

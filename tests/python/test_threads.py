@@ -2,6 +2,7 @@
 another thread's greenlet refused, a greenlet made in one thread started
 in another, and many threads switching at once."""
 import threading
+import time
 
 import pytest
 
@@ -112,7 +113,12 @@ def test_greenlet_dropped_in_another_thread_is_killed_in_its_own(kind):
     assert sys.getrefcount(kind) == references_to_type
 
 
-def test_suspended_greenlets_are_killed_when_their_thread_ends():
+def test_greenlets_that_outlive_their_thread_are_freed_without_running():
+    # As upstream: a thread's end does not kill the suspended greenlets
+    # that code elsewhere still holds; they read as dead, and when they are
+    # dropped their frames are released without running (their locals
+    # freed, their finally blocks never run).
+    import gc
     import weakref
 
     class Held:
@@ -137,9 +143,40 @@ def test_suspended_greenlets_are_killed_when_their_thread_ends():
         return greenlets
 
     greenlets = run_in_thread(work)
-    assert unwound == [True] * 3  # finally blocks ran in that thread
-    assert [ref() for ref in held] == [None] * 3  # their locals released
-    assert all(g.dead for g in greenlets)
+    # The thread's greenlets die when the OS thread exits, a moment after
+    # join() has returned (its thread state is gone by then).
+    deadline = time.monotonic() + 10
+    while not all(g.dead for g in greenlets) and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert unwound == []
+    assert all(g.dead and not g for g in greenlets)
+    assert all(repr(g).endswith(" (thread exited) dead>") for g in greenlets)
+    assert all(ref() is not None for ref in held)  # their frames hold them
+    del greenlets
+    gc.collect()
+    assert [ref() for ref in held] == [None] * 3
+    assert unwound == []
+
+
+def test_greenlets_only_their_thread_holds_are_killed_in_it():
+    unwound = []
+
+    def work():
+        here = getcurrent()
+
+        def body():
+            try:
+                here.switch()
+            finally:
+                unwound.append(threading.get_ident())
+
+        kept = [greenlet(body) for _ in range(3)]
+        for g in kept:
+            g.switch()
+        return threading.get_ident()  # kept goes with this frame
+
+    ident = run_in_thread(work)
+    assert unwound == [ident] * 3
 
 
 def test_settrace_is_per_thread():
