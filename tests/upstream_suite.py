@@ -38,6 +38,20 @@ import tempfile
 import time
 
 UPSTREAM = "/usr/lib/python3/dist-packages/greenlet"
+
+# Tests of the 2.0.2 suite that no package can pass on some CPython,
+# because they use what that version removed (upstream's later suites
+# changed them). Each must fail with exactly the error given, or it counts
+# as a failure; it is reported on its own line, not as passed.
+INTERPRETER_INCOMPATIBLE = {
+    (3, 13): {
+        "upstream_tests.test_greenlet.TestGreenlet."
+        "test_throw_to_dead_thread_doesnt_crash": (
+            "AttributeError",
+            "'FrameLocalsProxy' object has no attribute 'clear'",
+            "frame.f_locals is a proxy without clear() from 3.13 (PEP 667)"),
+    },
+}
 PACKAGE = "upstream_tests"
 RESULT_MARK = "UPSTREAM-SUITE-RESULT "
 NOT_LEAKING = "to leak but it did not."
@@ -75,7 +89,26 @@ def run_child(module_name, package_root):
                          % (greenlet.__file__, package_root))
 
     class Result(unittest.TextTestResult):
+        # Counted here: testsRun leaves skipped tests out from 3.12 on.
+        passed = 0
         did_not_leak = 0
+
+        incompatible = []
+
+        def addSuccess(self, test):
+            self.passed += 1
+            super().addSuccess(test)
+
+        def addError(self, test, error):
+            known = INTERPRETER_INCOMPATIBLE.get(sys.version_info[:2], {})
+            expected = known.get(test.id())
+            kind, value, _ = error
+            if expected and (kind.__name__, str(value)) == expected[:2]:
+                self.incompatible.append("%s: %s" % (test.id(), expected[2]))
+                self.stream.writeln("    (uses what this CPython removed: "
+                                    "%s)" % expected[2])
+                return
+            super().addError(test, error)
 
         def _expected_leak_that_did_not(self, error):
             kind, value, _ = error
@@ -100,8 +133,9 @@ def run_child(module_name, package_root):
     failed = len(result.failures) + len(result.errors) + len(
         result.unexpectedSuccesses)
     skipped = len(result.skipped) + len(result.expectedFailures)
-    summary = {"run": result.testsRun, "failed": failed, "skipped": skipped,
+    summary = {"passed": result.passed, "failed": failed, "skipped": skipped,
                "did_not_leak": result.did_not_leak,
+               "incompatible": result.incompatible,
                "failures": [test.id() for test, _ in
                             result.failures + result.errors]}
     sys.stdout.write(RESULT_MARK + json.dumps(summary) + "\n")
@@ -168,9 +202,9 @@ def prepare(work, package_root, upstream):
 def run_file(module, path, timeout):
     """Runs one test module in a child. Returns (summary or None, output)."""
     environment = dict(os.environ)
-    environment["PYTHONPATH"] = os.pathsep.join(
-        path + [p for p in environment.get("PYTHONPATH", "").split(os.pathsep)
-                if p])
+    inherited = [os.path.abspath(p) for p in
+                 environment.get("PYTHONPATH", "").split(os.pathsep) if p]
+    environment["PYTHONPATH"] = os.pathsep.join(path + inherited)
     command = [sys.executable, os.path.abspath(__file__), "--child",
                PACKAGE + "." + module, "--package-root", path[1]]
     try:
@@ -239,6 +273,7 @@ def report(modules, path, timeout):
     print("upstream greenlet's suite (%s) on %s %s" % (
         UPSTREAM, sys.implementation.name, sys.version.split()[0]))
     totals = {"passed": 0, "failed": 0, "skipped": 0, "did_not_leak": 0}
+    incompatible = []
     unfinished, failing = [], []
     for module in modules:
         started = time.monotonic()
@@ -249,21 +284,28 @@ def report(modules, path, timeout):
             print("%-28s did not finish (%.1f s)" % (module, seconds))
             print("    " + "\n    ".join(output.strip().splitlines()[-40:]))
             continue
-        passed = summary["run"] - summary["failed"] - summary["skipped"]
+        passed = summary["passed"]
         totals["passed"] += passed
         totals["failed"] += summary["failed"]
         totals["skipped"] += summary["skipped"]
         totals["did_not_leak"] += summary["did_not_leak"]
-        note = ""
+        incompatible += summary["incompatible"]
+        notes = []
         if summary["did_not_leak"]:
-            note = " (%d marked as leaking upstream, not leaking)" % (
-                summary["did_not_leak"])
+            notes.append("%d marked as leaking upstream, not leaking"
+                         % summary["did_not_leak"])
+        if summary["incompatible"]:
+            notes.append("%d cannot pass on this CPython"
+                         % len(summary["incompatible"]))
+        note = " (%s)" % "; ".join(notes) if notes else ""
         print("%-28s %3d passed %3d failed %3d skipped  %5.1f s%s" % (
             module, passed, summary["failed"], summary["skipped"], seconds,
             note))
         if summary["failed"]:
             failing.append(module)
             print("    " + "\n    ".join(output.strip().splitlines()[-60:]))
+    for test in incompatible:
+        print("cannot pass on this CPython, as expected: " + test)
     print("total: %(passed)d passed, %(failed)d failed, %(skipped)d skipped"
           % totals + (", %d marked as leaking upstream do not leak"
                       % totals["did_not_leak"] if totals["did_not_leak"]

@@ -164,7 +164,9 @@ void gl_py_prepare_switch(PyThreadState *tstate)
     (void)tstate; /* gr_frame makes frame objects when asked: nothing here */
 }
 
+#if GL_PY >= 311
 static void unexpose_frames(gl_py_saved_state *state);
+#endif
 
 void gl_py_state_save(PyThreadState *tstate, gl_py_saved_state *state,
                       int *tracing)
@@ -701,6 +703,7 @@ static int expose_frames(gl_py_saved_state *state, const gl_greenlet *record)
 }
 #endif /* GL_PY >= 312 */
 
+#if GL_PY >= 311
 /* Puts the chain's links back: in the switch, before any eval loop of the
  * greenlet resumes. Pointer stores only. */
 static void unexpose_frames(gl_py_saved_state *state)
@@ -718,6 +721,7 @@ static void unexpose_frames(gl_py_saved_state *state)
     (void)state;
 #endif
 }
+#endif
 
 #if GL_PY >= 311
 static int find_complete(frame_t *frame, const frame_t *copy, void *context)
@@ -767,6 +771,7 @@ int gl_py_state_prepare_orphan(gl_py_saved_state *state,
 #endif
 }
 
+#if GL_PY >= 311
 /* Whether the frames of an orphan may be walked: their chain must not
  * pass through the C stack, which is gone. */
 static int orphan_walkable(const gl_py_saved_state *state)
@@ -778,6 +783,7 @@ static int orphan_walkable(const gl_py_saved_state *state)
     return 1;
 #endif
 }
+#endif
 
 #if GL_PY == 310
 /* A 3.10 frame that runs is held once by its eval loop's caller, on the
@@ -980,8 +986,9 @@ static int visit_complete(frame_t *frame, const frame_t *copy, void *context)
     if (!frame_is_complete(copy))
         return 0; /* not started: no line yet, and not shown by Python */
     PyCodeObject *code = CODE_OF(copy);
-    int line = PyCode_Addr2Line(code, _PyInterpreterFrame_LASTI(copy) *
-                                          (int)sizeof(_Py_CODEUNIT));
+    int line = PyCode_Addr2Line(
+        code, _PyInterpreterFrame_LASTI((frame_t *)copy) *
+                  (int)sizeof(_Py_CODEUNIT));
     return walk->visit(code, line, walk->context);
 }
 #endif

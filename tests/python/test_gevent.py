@@ -6,7 +6,7 @@ import subprocess
 import sys
 import textwrap
 
-from package_under_test import PACKAGE_ROOT
+from package_under_test import PACKAGE_ROOT, require_gevent
 
 WORKLOAD = textwrap.dedent("""
     import gevent, gevent.event, gevent.pool, gevent.queue, gevent.server
@@ -65,6 +65,7 @@ WORKLOAD = textwrap.dedent("""
 
 
 def test_gevent_workload_runs_on_this_greenlet():
+    require_gevent()
     package_root = PACKAGE_ROOT
     environment = dict(os.environ, PYTHONPATH=package_root)
     completed = subprocess.run(

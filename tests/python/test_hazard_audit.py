@@ -23,6 +23,7 @@ import greenlet as greenlet_package
 from greenlet import getcurrent, greenlet, inspect
 
 from test_gltop_batch import GLTOP, Odd
+from package_under_test import require_gevent
 from test_monitor_command import ENVIRONMENT
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -284,7 +285,7 @@ print(sum(len(found) for found in results), len(results))
 
 
 def test_a_clean_gevent_server_reports_nothing():
-    pytest.importorskip("gevent")
+    require_gevent()
     completed = subprocess.run(
         [sys.executable, "-c", GEVENT_PROGRAM,
          os.path.join(HERE, "..", "workloads")], capture_output=True,

@@ -87,23 +87,21 @@ def test_tracing_and_profiling_follow_the_running_greenlet(install):
 
 
 def test_keyboard_interrupt_reaches_the_running_greenlet():
-    main = getcurrent()
-    where = []
-
+    # Raised in the greenlet that runs when it arrives: it ends that
+    # greenlet and reaches its parent through its frames. (CPython 3.13.0
+    # raises it so that a handler around the loop does not see it, with or
+    # without greenlets; its traceback still passes through the loop.)
     def busy():
-        try:
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline:
-                pass
-        except KeyboardInterrupt:
-            where.append(getcurrent())
-            raise
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            pass
 
     g = greenlet(busy)
     timer = __import__("threading").Timer(0.05, _thread.interrupt_main)
     timer.start()
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt) as raised:
         g.switch()
     timer.join()
-    assert where == [g] and g.dead
+    assert g.dead
+    assert "busy" in [entry.name for entry in raised.traceback]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
