@@ -4,8 +4,9 @@
 #                     gltop, tests, benchmarks, demo programs
 #   make test         every test: C tests natively, under ASan+UBSan, under
 #                     valgrind, and cross-built for aarch64 under qemu; the
-#                     Python tests (gltop's among them) natively and with
-#                     ASan
+#                     Python tests (gltop's among them) and upstream
+#                     greenlet's own suite, natively and with ASan, on
+#                     CPython 3.11 (PYTHON) and on 3.10, 3.12 and 3.13
 #   make bench        the switch against ucontext and Boost.Context, the
 #                     package against Debian's greenlet, the monitor's cost,
 #                     gltop's refresh with 100,000 greenlets
@@ -14,7 +15,9 @@
 #
 # Missing Debian packages are installed first (.ci/install-packages), so
 # that on a fresh machine these targets are all a user types.
-# Variables: CC, PYTHON (default /usr/bin/python3), BUILD (default build).
+# Variables: CC, PYTHON (default /usr/bin/python3: any CPython 3.10 to 3.13
+# with its headers; make PYTHON=... builds the extension for it), BUILD
+# (default build).
 
 CC ?= gcc
 PYTHON ?= /usr/bin/python3
@@ -40,7 +43,8 @@ TEST_SOURCES := $(sort $(wildcard tests/test_*.c)) tests/runner.c \
 TEST_HEADERS := $(wildcard tests/*.h)
 
 .PHONY: all test test-native test-asan test-valgrind test-aarch64 \
-        test-arch-selector test-python test-upstream python-extension \
+        test-arch-selector test-python test-python-native test-python-asan \
+        test-other-pythons python-extension \
         python-extension-debug \
         python-extension-asan python-extension-debug-module bench demo \
         clean packages-build packages-test
@@ -123,26 +127,17 @@ $(BUILD)/aarch64/engine-tests: $(TEST_SOURCES) $(TEST_HEADERS) $(BUILD)/aarch64/
 	    $(TEST_SOURCES) $(BUILD)/aarch64/libglengine.a -lpthread
 
 test: test-native test-asan test-valgrind test-aarch64 test-arch-selector \
-      test-python
+      test-python test-other-pythons
 	@echo "all test runs passed"
 
 test-native: $(BUILD)/engine-tests
 	@echo "== C tests, native ($(CC))"
 	$(BUILD)/engine-tests
 
-test-asan: $(BUILD)/asan/engine-tests python-extension-asan python-extension-debug $(BUILD)/asan/gltop $(BUILD)/pytest-path/.made | $(BUILD)/.packages-test
+test-asan: $(BUILD)/asan/engine-tests test-python-asan | $(BUILD)/.packages-test
 	@echo "== C tests, ASan+UBSan"
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 GL_TEST_TIMEOUT_SCALE=3 \
 	    $(BUILD)/asan/engine-tests
-	@echo "== Python tests, extension and engine with ASan+UBSan"
-	LD_PRELOAD=$(ASAN_RUNTIMES) ASAN_OPTIONS=detect_leaks=0 \
-	    GREENLET_PACKAGE_ROOT=$(CURDIR)/$(BUILD)/asan/python \
-	    GLTOP=$(CURDIR)/$(BUILD)/asan/gltop \
-	    PYTHONPATH=$(BUILD)/asan/python:$(PYTEST_PATH) $(PYTEST) tests/python
-	@echo "== upstream greenlet's test suite, extension and engine with ASan+UBSan"
-	LD_PRELOAD=$(ASAN_RUNTIMES) ASAN_OPTIONS=detect_leaks=0 \
-	    PYTHONPATH=$(PYTEST_PATH) $(PYTHON) tests/upstream_suite.py \
-	    --package-root $(BUILD)/asan/python
 
 test-valgrind: $(BUILD)/engine-tests | $(BUILD)/.packages-test
 	@echo "== C tests, valgrind memcheck"
@@ -252,19 +247,42 @@ $(BUILD)/pytest-path/.made: Makefile | $(BUILD)/.packages-test
 PYTEST_PATH := $(CURDIR)/$(BUILD)/pytest-path
 PYTEST := $(PYTHON) -m pytest -q -p no:cacheprovider
 
-test-python: python-extension python-extension-debug $(BUILD)/gltop $(BUILD)/pytest-path/.made | $(BUILD)/.packages-test
+# The Python tests of one interpreter (PYTHON): ours, and upstream
+# greenlet 2.0.2's own suite (Debian's python3-greenlet ships it),
+# unchanged, against this package (tests/upstream_suite.py says how).
+test-python-native: python-extension python-extension-debug $(BUILD)/gltop $(BUILD)/pytest-path/.made | $(BUILD)/.packages-test
 	@echo "== Python tests ($(PYTHON))"
 	PYTHONPATH=python:$(PYTEST_PATH) $(PYTEST) tests/python
-	@echo "== Python tests again, every process audited for hazards every 50 ms"
-	tests/audit_the_suite.sh $(PYTHON) $(BUILD)/audit-of-the-suite.log
-	@$(MAKE) --no-print-directory test-upstream
-
-# Upstream greenlet 2.0.2's own suite (Debian's python3-greenlet ships
-# it), unchanged, against this package: tests/upstream_suite.py says how.
-test-upstream: python-extension $(BUILD)/pytest-path/.made | $(BUILD)/.packages-test
 	@echo "== upstream greenlet's test suite, unchanged ($(PYTHON))"
 	PYTHONPATH=$(PYTEST_PATH) $(PYTHON) tests/upstream_suite.py \
 	    --package-root python
+
+# The same with the extension and engine built with ASan+UBSan.
+test-python-asan: python-extension-asan python-extension-debug $(BUILD)/pytest-path/.made | $(BUILD)/.packages-test
+	@echo "== Python tests, extension and engine with ASan+UBSan ($(PYTHON))"
+	LD_PRELOAD=$(ASAN_RUNTIMES) ASAN_OPTIONS=detect_leaks=0 \
+	    GREENLET_PACKAGE_ROOT=$(CURDIR)/$(BUILD)/asan/python \
+	    GLTOP=$(CURDIR)/$(BUILD)/asan/gltop \
+	    PYTHONPATH=$(BUILD)/asan/python:$(PYTEST_PATH) $(PYTEST) tests/python
+	@echo "== upstream greenlet's test suite, with ASan+UBSan ($(PYTHON))"
+	LD_PRELOAD=$(ASAN_RUNTIMES) ASAN_OPTIONS=detect_leaks=0 \
+	    PYTHONPATH=$(PYTEST_PATH) $(PYTHON) tests/upstream_suite.py \
+	    --package-root $(BUILD)/asan/python
+
+test-python: test-python-native
+	@echo "== Python tests again, every process audited for hazards every 50 ms"
+	tests/audit_the_suite.sh $(PYTHON) $(BUILD)/audit-of-the-suite.log
+
+# CPython 3.10, 3.12 and 3.13 beside Debian's 3.11 (pyenv's, found by
+# .ci/find-python): each builds the extension and passes the Python tests
+# natively and with ASan+UBSan.
+OTHER_PYTHONS := 3.10 3.12 3.13
+test-other-pythons: | $(BUILD)/.packages-test
+	@for version in $(OTHER_PYTHONS); do \
+	    python=$$(.ci/find-python $$version) || exit 1; \
+	    $(MAKE) --no-print-directory test-python-native test-python-asan \
+	        PYTHON=$$python || exit 1; \
+	done
 
 # ------------------------------------------------------------------ gltop
 GLTOP_SOURCES := $(sort $(wildcard gltop/*.c))

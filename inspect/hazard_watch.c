@@ -9,9 +9,12 @@
  * type PERF_TYPE_BREAKPOINT, one event per thread and address, counting
  * only that thread's stores. An event opened with sample_period 1 and
  * O_ASYNC sends its thread a signal (F_SETSIG, F_SETOWN_EX to that very
- * thread) after each store, before the next instruction: the handler runs
- * on the writer's stack, and libunwind walks the writer's frames from the
- * signal's context.
+ * thread) after each store, before the next instruction, and libunwind
+ * walks the writer's frames from the signal's context. The handler runs
+ * on an alternate signal stack: on the writer's own stack its frames
+ * could land on the watched address itself (the greenlet that runs uses
+ * that region), and each of its own stores there would trap again, one
+ * signal pending after each, forever.
  *
  * A watch is armed (its events enabled) only while the address is in the
  * saved part of its greenlet's stack -- the bytes meant are on the heap,
@@ -60,15 +63,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 enum {
-    EVENTS = GL_WATCH_MAX * 512, /* watches x threads */
+    THREADS = 512,
+    EVENTS = GL_WATCH_MAX * THREADS, /* watches x threads */
     CODE_RANGES = 8,
-    OWN_WRITES_LIMIT = 1000000
+    OWN_WRITES_LIMIT = 1000000,
+    /* libunwind's walk, under AddressSanitizer too, with room to spare */
+    ALTERNATE_STACK_BYTES = 256 * 1024
 };
+/* How often a thread looks again for threads started since (for their
+ * events) and at its alternate signal stack. */
+#define THREAD_SCAN_NS 100000000u
 
 /* One watched address. Written under `lock` by the thread that makes or
  * refreshes it; read by the signal handler, which takes no lock: the
@@ -114,6 +124,19 @@ static void (*previous_trap_handler)(int);
 static void (*previous_trap_sigaction)(int, siginfo_t *, void *);
 static int previous_trap_ignored;
 static char unavailable[256];
+/* The alternate signal stack of each thread that refreshed the watches,
+ * its own (faulthandler's, AddressSanitizer's) or one made here (owned),
+ * under `lock`: the handler's frames leave stack addresses there, so the
+ * audit leaves these out. A thread's entry goes when it ends. */
+typedef struct alternate_stack {
+    int64_t thread; /* 0: a free entry */
+    void *base;
+    size_t size;
+    int owned;
+} alternate_stack;
+static alternate_stack alternate_stacks[THREADS];
+static pthread_key_t alternate_stack_key;
+static pthread_once_t alternate_stack_once = PTHREAD_ONCE_INIT;
 
 /* ------------------------------------------------------------ handler */
 
@@ -375,7 +398,7 @@ static int take_signal(int signal, void (*function)(int, siginfo_t *, void *),
     struct sigaction action;
     memset(&action, 0, sizeof action);
     action.sa_sigaction = function;
-    action.sa_flags = SA_SIGINFO | SA_RESTART;
+    action.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
     sigemptyset(&action.sa_mask);
     struct sigaction previous;
     memset(&previous, 0, sizeof previous);
@@ -455,6 +478,88 @@ static void note_unavailable(const char *what, int error)
                        ? " (no perf events, or no breakpoint support: a "
                          "virtual machine or container may hide them)"
                        : "");
+}
+
+/* ------------------------------------------------- alternate stacks */
+
+/* Under `lock`: the calling thread's entry, or a free one (NULL: full). */
+static alternate_stack *alternate_stack_entry(int64_t thread)
+{
+    alternate_stack *free_entry = NULL;
+    for (int i = 0; i < THREADS; i++) {
+        if (alternate_stacks[i].thread == thread)
+            return &alternate_stacks[i];
+        if (!alternate_stacks[i].thread && !free_entry)
+            free_entry = &alternate_stacks[i];
+    }
+    return free_entry;
+}
+
+/* The thread ends: its entry goes, and the stack if it was made here. */
+static void forget_alternate_stack(void *unused)
+{
+    (void)unused;
+    int64_t thread = (int64_t)syscall(SYS_gettid);
+    void *owned = NULL;
+    pthread_mutex_lock(&lock);
+    alternate_stack *entry = alternate_stack_entry(thread);
+    if (entry && entry->thread == thread) {
+        if (entry->owned)
+            owned = entry->base;
+        *entry = (alternate_stack){0};
+    }
+    pthread_mutex_unlock(&lock);
+    if (owned) {
+        stack_t none = {.ss_flags = SS_DISABLE};
+        sigaltstack(&none, NULL);
+        munmap(owned, ALTERNATE_STACK_BYTES);
+    }
+}
+
+static void create_alternate_stack_key(void)
+{
+    if (pthread_key_create(&alternate_stack_key, forget_alternate_stack) != 0)
+        alternate_stack_key = (pthread_key_t)-1;
+}
+
+/* Notes the calling thread's alternate signal stack, making one if it has
+ * none; again every THREAD_SCAN_NS, since faulthandler, say, may install
+ * its own meanwhile. Not under `lock`. Without one (no memory, no room)
+ * the handler runs on the thread's stack, as signal handlers do. */
+static void ensure_alternate_stack(uint64_t now_ns)
+{
+    static __thread uint64_t last_look_ns;
+    if (last_look_ns && now_ns - last_look_ns < THREAD_SCAN_NS)
+        return;
+    last_look_ns = now_ns;
+    pthread_once(&alternate_stack_once, create_alternate_stack_key);
+    if (alternate_stack_key == (pthread_key_t)-1)
+        return;
+    stack_t current;
+    if (sigaltstack(NULL, &current) != 0)
+        return;
+    alternate_stack noted = {.thread = (int64_t)syscall(SYS_gettid),
+                             .base = current.ss_sp, .size = current.ss_size};
+    if (current.ss_flags & SS_DISABLE) {
+        void *made = mmap(NULL, ALTERNATE_STACK_BYTES, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        stack_t ours = {.ss_sp = made, .ss_size = ALTERNATE_STACK_BYTES};
+        if (made == MAP_FAILED)
+            return;
+        if (sigaltstack(&ours, NULL) != 0) {
+            munmap(made, ALTERNATE_STACK_BYTES);
+            return;
+        }
+        noted = (alternate_stack){noted.thread, made, ALTERNATE_STACK_BYTES, 1};
+    }
+    pthread_mutex_lock(&lock);
+    alternate_stack *entry = alternate_stack_entry(noted.thread);
+    if (entry && entry->owned && entry->base == noted.base)
+        noted.owned = 1; /* the one made here, seen again */
+    if (entry)
+        *entry = noted;
+    pthread_mutex_unlock(&lock);
+    pthread_setspecific(alternate_stack_key, &alternate_stacks[0]);
 }
 
 int gl_watch_add(uintptr_t address, const gl_greenlet *greenlet,
@@ -551,7 +656,6 @@ int gl_watch_active(void)
 /* Threads started since a watch was made get its events, at most every
  * THREAD_SCAN_NS, from gl_watch_refresh (the switch path of the thread
  * whose greenlet is watched, or any). */
-#define THREAD_SCAN_NS 100000000u
 
 void gl_watch_refresh(void)
 {
@@ -562,6 +666,7 @@ void gl_watch_refresh(void)
     clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
     uint64_t now_ns =
         (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+    ensure_alternate_stack(now_ns); /* before the watch arms, in its thread */
     pthread_mutex_lock(&lock);
     if (now_ns - last_thread_scan >= THREAD_SCAN_NS) {
         last_thread_scan = now_ns;
@@ -620,6 +725,9 @@ void gl__watch_blocks(gl_block_visitor *visit, void *context)
 {
     visit(watches, sizeof watches, context);
     visit(writes, sizeof writes, context);
+    for (int i = 0; i < THREADS; i++)
+        if (alternate_stacks[i].thread && alternate_stacks[i].base)
+            visit(alternate_stacks[i].base, alternate_stacks[i].size, context);
 }
 
 const char *gl_watch_unavailable(void)

@@ -31,6 +31,8 @@ struct gl_py_impl {
     PyObject *run;            /* strong; NULL once started */
     PyObject *starting_run;   /* strong: what the first switch looked up as
                                  `run`, from then until the start */
+    PyObject *calling_run;    /* strong, while the run function runs: it */
+    PyObject *calling_arguments; /* and what it was called with */
     PyGreenlet *parent;       /* strong; NULL for a main greenlet */
     gl_py_saved_state state;  /* the interpreter state while not running */
     unsigned long thread_ident;
@@ -64,6 +66,8 @@ typedef struct gl_py_thread {
     int trace_thrown;
     int tracing;              /* the outgoing greenlet's trace flag */
     PyObject *trace_function; /* strong, or NULL: greenlet.settrace's */
+    void *call_top;           /* while switch() or throw() runs: where its
+                                 arguments end (greenlet_type.c) */
     /* The thread state whose clearing made the binding forget the
      * thread; while it is still current, the thread is ending. */
     PyThreadState *retired_state;
@@ -98,9 +102,11 @@ void gl_py_release_orphaned_frames(gl_py_saved_state *state);
 /* switching.c */
 /* Installs the engine hooks. -1 with an exception set on failure. */
 int gl_py_switching_init(void);
-/* Switches to `target` with args and kwargs (kwargs may be NULL); returns
- * what the greenlet that switches back sends, as a new reference, or NULL
- * with an exception set. */
+/* Switches to `target` with args and kwargs, both stolen (kwargs may be
+ * NULL; args NULL: an error is set already); returns what the greenlet
+ * that switches back sends, as a new reference, or NULL with an exception
+ * set. Stolen, so that no reference to what is sent stays on this C stack
+ * while the caller is suspended (see call_run). */
 PyObject *gl_py_switch(PyGreenlet *target, PyObject *args, PyObject *kwargs);
 /* Raises (type, value, traceback) in `target`; returns like gl_py_switch. */
 PyObject *gl_py_throw(PyGreenlet *target, PyObject *type, PyObject *value,

@@ -793,6 +793,19 @@ static Py_ssize_t dead_stack_references(PyFrameObject *frame, int innermost)
     return frame->f_gen ? 0 : 1 + !innermost;
 }
 
+/* The depth of the innermost frame's evaluation stack, when the switch
+ * that suspended it was a switch() or throw() it called itself: their
+ * arguments ended its stack (call_top). -1: not known (a running frame
+ * keeps its depth in its eval loop's C locals only). */
+static int innermost_depth(const gl_py_saved_state *state, PyFrameObject *f)
+{
+    PyObject **top = state->call_top;
+    if (!top || top < f->f_valuestack ||
+        top > f->f_valuestack + f->f_code->co_stacksize)
+        return -1;
+    return (int)(top - f->f_valuestack);
+}
+
 int gl_py_state_traverse_orphaned(gl_py_saved_state *state, visitproc visit,
                                   void *arg)
 {
@@ -804,6 +817,8 @@ int gl_py_state_traverse_orphaned(gl_py_saved_state *state, visitproc visit,
         if (!ours || Py_REFCNT(f) != ours)
             continue;
         PyObject **end = f->f_valuestack;
+        if (innermost && innermost_depth(state, f) > 0)
+            end += innermost_depth(state, f);
         for (PyObject **slot = f->f_localsplus; slot < end; slot++)
             Py_VISIT(*slot);
         Py_VISIT(f->f_locals);
@@ -822,8 +837,11 @@ void gl_py_state_release_orphaned(gl_py_saved_state *state)
     size_t i = 0;
     for (PyFrameObject *f = state->top_frame; f; f = f->f_back)
         frames[i++] = (PyFrameObject *)Py_NewRef(f);
+    if (count && innermost_depth(state, frames[0]) >= 0) /* frame_dealloc */
+        frames[0]->f_stackdepth = innermost_depth(state, frames[0]);
     state->top_frame = NULL;
     state->top_frame_object = NULL;
+    state->call_top = NULL;
     for (i = 0; i < count; i++)
         if (!frames[i]->f_gen)
             Py_DECREF(frames[i]); /* the reference of its dead C caller */
@@ -839,7 +857,29 @@ static int owned_by_its_thread(const frame_t *copy)
     return copy->owner == FRAME_OWNED_BY_THREAD;
 }
 
+/* How many of the frame's slots (its locals, then its evaluation stack)
+ * hold references it owns: a frame whose code called a Python function
+ * keeps its stack's depth (stacktop); the greenlet's innermost frame,
+ * when the switch that suspended it was a switch() or throw() it called
+ * itself, has its stack end where their arguments did (call_top);
+ * otherwise only the locals are known (a frame that called into C keeps
+ * its depth in its eval loop's C locals). */
+static int owned_slots(const gl_py_saved_state *state, frame_t *frame,
+                       const frame_t *copy)
+{
+    PyCodeObject *code = CODE_OF(copy);
+    int locals = code->co_nlocalsplus, most = locals + code->co_stacksize;
+    if (copy->stacktop >= locals && copy->stacktop <= most)
+        return copy->stacktop;
+    PyObject **top = state->call_top;
+    if (frame == state->top_frame && top >= frame->localsplus + locals &&
+        top <= frame->localsplus + most)
+        return (int)(top - frame->localsplus);
+    return locals;
+}
+
 struct orphan_visit {
+    const gl_py_saved_state *state;
     visitproc visit;
     void *arg;
 };
@@ -857,7 +897,8 @@ static int visit_orphan_frame(frame_t *frame, const frame_t *copy,
     void *arg = v->arg;
     Py_VISIT(frame->f_locals);
     Py_VISIT(FUNCTION_OF(frame));
-    for (int i = 0; i < CODE_OF(frame)->co_nlocalsplus; i++)
+    int slots = owned_slots(v->state, frame, copy);
+    for (int i = 0; i < slots; i++)
         Py_VISIT(frame->localsplus[i]);
     return 0;
 }
@@ -868,26 +909,24 @@ int gl_py_state_traverse_orphaned(gl_py_saved_state *state, visitproc visit,
     if (!orphan_walkable(state))
         return 0;
     frame_reader in_place = {NULL, 0, 0};
-    struct orphan_visit v = {visit, arg};
+    struct orphan_visit v = {state, visit, arg};
     int outcome = for_each_frame(&in_place, state->top_frame,
                                  visit_orphan_frame, &v);
     return outcome > 0 ? outcome : 0;
 }
 
 /* The frame object of `frame` is held by others: it takes the frame (its
- * code, function, locals), as CPython does when a frame that has a frame
- * object ends, so that it outlives the data stack. What was on the
- * evaluation stack is not known, and stays unreleased. */
-static void adopt_frame(frame_t *frame)
+ * code, function, and `slots` slots), as CPython does when a frame that
+ * has a frame object ends, so that it outlives the data stack. */
+static void adopt_frame(frame_t *frame, int slots)
 {
     PyFrameObject *object = frame->frame_obj;
     frame_t *copy = (frame_t *)object->_f_frame_data;
-    int locals = CODE_OF(frame)->co_nlocalsplus;
     memcpy(copy, frame, offsetof(frame_t, localsplus) +
-                            (size_t)locals * sizeof(PyObject *));
+                            (size_t)slots * sizeof(PyObject *));
     copy->owner = FRAME_OWNED_BY_FRAME_OBJECT;
     copy->previous = NULL;
-    copy->stacktop = locals;
+    copy->stacktop = slots;
     object->f_frame = copy;
     frame->frame_obj = NULL;
     if (!PyObject_GC_IsTracked((PyObject *)object))
@@ -895,17 +934,18 @@ static void adopt_frame(frame_t *frame)
     Py_DECREF(object); /* the interpreter frame's reference */
 }
 
-/* Releases what one frame of the thread holds, as _PyFrame_Clear would. */
-static void release_frame(frame_t *frame)
+/* Releases what one frame of the thread holds, as _PyFrame_Clear would:
+ * its first `slots` slots, its locals dict, function and code. */
+static void release_frame(frame_t *frame, int slots)
 {
     if (frame->frame_obj && Py_REFCNT(frame->frame_obj) > 1) {
-        adopt_frame(frame);
+        adopt_frame(frame, slots);
         return;
     }
     PyFrameObject *object = frame->frame_obj;
     frame->frame_obj = NULL;
     Py_XDECREF(object); /* reads the frame: before anything is cleared */
-    for (int i = 0; i < CODE_OF(frame)->co_nlocalsplus; i++)
+    for (int i = 0; i < slots; i++)
         Py_CLEAR(frame->localsplus[i]);
     Py_CLEAR(frame->f_locals);
     Py_CLEAR(FUNCTION_OF(frame));
@@ -914,8 +954,14 @@ static void release_frame(frame_t *frame)
     Py_XDECREF(code);
 }
 
+struct orphan_frame {
+    frame_t *frame;
+    int slots;
+};
+
 struct orphan_list {
-    frame_t **frames;
+    const gl_py_saved_state *state;
+    struct orphan_frame *frames;
     size_t count, capacity;
     int failed;
 };
@@ -928,7 +974,8 @@ static int list_orphan_frame(frame_t *frame, const frame_t *copy,
         return 0;
     if (list->count == list->capacity) {
         size_t capacity = list->capacity ? 2 * list->capacity : 16;
-        frame_t **grown = PyMem_RawRealloc(list->frames, capacity * sizeof *grown);
+        struct orphan_frame *grown =
+            PyMem_RawRealloc(list->frames, capacity * sizeof *grown);
         if (!grown) {
             list->failed = 1;
             return 1;
@@ -936,7 +983,8 @@ static int list_orphan_frame(frame_t *frame, const frame_t *copy,
         list->frames = grown;
         list->capacity = capacity;
     }
-    list->frames[list->count++] = frame;
+    list->frames[list->count++] =
+        (struct orphan_frame){frame, owned_slots(list->state, frame, copy)};
     return 0;
 }
 
@@ -946,18 +994,19 @@ void gl_py_state_release_orphaned(gl_py_saved_state *state)
         return; /* its chain ran through a C stack that is gone: it leaks */
     /* The frames are listed first: releasing runs code (finalizers). */
     frame_reader in_place = {NULL, 0, 0};
-    struct orphan_list list = {NULL, 0, 0, 0};
+    struct orphan_list list = {state, NULL, 0, 0, 0};
     for_each_frame(&in_place, state->top_frame, list_orphan_frame, &list);
     if (list.failed) {
         PyMem_RawFree(list.frames);
         return; /* no memory: they leak */
     }
     state->top_frame = NULL;
+    state->call_top = NULL;
     _PyStackChunk *chunks = state->datastack_chunk;
     state->datastack_chunk = NULL;
     state->datastack_top = state->datastack_limit = NULL;
     for (size_t i = 0; i < list.count; i++)
-        release_frame(list.frames[i]);
+        release_frame(list.frames[i].frame, list.frames[i].slots);
     PyMem_RawFree(list.frames);
     free_chunk_chain(chunks);
 }

@@ -52,6 +52,11 @@ typedef struct gl_py_saved_state {
     PyObject *context;            /* strong */
     int trash_delete_nesting;     /* 3.10-3.12 */
     int started;                  /* the greenlet has run, so its record is real */
+    void *call_top;               /* where the arguments of the switch that
+                                     suspended it ended, if a switch() or
+                                     throw() called from Python (else NULL):
+                                     on its innermost frame's evaluation
+                                     stack, whose depth it tells */
     /* 3.12+: the chain's links changed to skip entry frames; `exposed`
      * when every one is skipped (until the greenlet resumes). */
     gl_py_changed_link *changed_links;

@@ -145,6 +145,8 @@ static void greenlet_dealloc(PyGreenlet *self)
         Py_CLEAR(impl->starting_run);
         if (impl->record && !impl->is_main && gl_thread_exited(impl->record))
             gl_py_release_orphaned_frames(&impl->state);
+        Py_CLEAR(impl->calling_run);
+        Py_CLEAR(impl->calling_arguments);
         gl_py_state_clear(&impl->state);
         if (impl->record) {
             if (gl_binding(impl->record) == self)
@@ -183,6 +185,8 @@ static int greenlet_traverse(PyGreenlet *self, visitproc visit, void *arg)
         return 0;
     Py_VISIT(impl->run);
     Py_VISIT(impl->starting_run);
+    Py_VISIT(impl->calling_run);
+    Py_VISIT(impl->calling_arguments);
     Py_VISIT(impl->parent);
     if (impl->record && !impl->is_main && gl_thread_exited(impl->record)) {
         int visited = gl_py_traverse_orphaned_frames(&impl->state, visit, arg);
@@ -201,8 +205,11 @@ static int greenlet_clear(PyGreenlet *self)
     if (impl) {
         Py_CLEAR(impl->run);
         Py_CLEAR(impl->starting_run);
-        if (impl->record && !impl->is_main && gl_thread_exited(impl->record))
+        if (impl->record && !impl->is_main && gl_thread_exited(impl->record)) {
             gl_py_release_orphaned_frames(&impl->state);
+            Py_CLEAR(impl->calling_run); /* only then: it may run */
+            Py_CLEAR(impl->calling_arguments);
+        }
         gl_py_state_clear(&impl->state);
     }
     return 0;
@@ -210,25 +217,63 @@ static int greenlet_clear(PyGreenlet *self)
 
 /* ------------------------------------------------------------- methods */
 
-static PyObject *greenlet_switch(PyGreenlet *self, PyObject *args,
-                                 PyObject *kwargs)
+/* switch() and throw() take their arguments as the interpreter has them
+ * (METH_FASTCALL): called from Python code, they lie on the calling
+ * frame's evaluation stack, and where they end tells how deep that stack
+ * is -- a greenlet whose thread dies suspended there can then release
+ * what its frame's stack holds (cpython_compat.c, orphans). */
+static void note_call(PyObject *const *args, Py_ssize_t count,
+                      PyObject *keywords)
 {
-    return gl_py_switch(self, args, kwargs);
+    gl_py_this_thread.call_top =
+        (void *)(args + count + (keywords ? PyTuple_GET_SIZE(keywords) : 0));
 }
 
-static PyObject *greenlet_throw(PyGreenlet *self, PyObject *args,
-                                PyObject *kwargs)
+static PyObject *greenlet_switch(PyGreenlet *self, PyObject *const *args,
+                                 Py_ssize_t count, PyObject *keywords)
 {
-    PyObject *type = PyExc_GreenletExit, *value = Py_None,
-             *traceback = Py_None;
-    if (kwargs && PyDict_GET_SIZE(kwargs) > 0) {
+    note_call(args, count, keywords);
+    PyObject *positional = PyTuple_New(count);
+    if (!positional)
+        return NULL;
+    for (Py_ssize_t i = 0; i < count; i++)
+        PyTuple_SET_ITEM(positional, i, Py_NewRef(args[i]));
+    PyObject *named = NULL;
+    if (keywords && PyTuple_GET_SIZE(keywords) > 0) {
+        named = PyDict_New();
+        for (Py_ssize_t i = 0; named && i < PyTuple_GET_SIZE(keywords); i++)
+            if (PyDict_SetItem(named, PyTuple_GET_ITEM(keywords, i),
+                               args[count + i]) < 0)
+                Py_CLEAR(named);
+        if (!named) {
+            Py_DECREF(positional);
+            return NULL;
+        }
+    }
+    PyObject *result = gl_py_switch(self, positional, named);
+    gl_py_this_thread.call_top = NULL;
+    return result;
+}
+
+static PyObject *greenlet_throw(PyGreenlet *self, PyObject *const *args,
+                                Py_ssize_t count, PyObject *keywords)
+{
+    if (keywords && PyTuple_GET_SIZE(keywords) > 0) {
         PyErr_SetString(PyExc_TypeError,
                         "greenlet.throw() takes no keyword arguments");
         return NULL;
     }
-    if (!PyArg_ParseTuple(args, "|OOO:throw", &type, &value, &traceback))
+    if (count > 3) {
+        PyErr_Format(PyExc_TypeError,
+                     "throw() takes at most 3 arguments (%zd given)", count);
         return NULL;
-    return gl_py_throw(self, type, value, traceback);
+    }
+    note_call(args, count, keywords);
+    PyObject *result = gl_py_throw(self, count > 0 ? args[0] : PyExc_GreenletExit,
+                                   count > 1 ? args[1] : Py_None,
+                                   count > 2 ? args[2] : Py_None);
+    gl_py_this_thread.call_top = NULL;
+    return result;
 }
 
 static PyObject *greenlet_getstate(PyGreenlet *self, PyObject *unused)
@@ -454,7 +499,7 @@ static PyGetSetDef greenlet_getset[] = {
 
 static PyMethodDef greenlet_methods[] = {
     {"switch", (PyCFunction)(void (*)(void))greenlet_switch,
-     METH_VARARGS | METH_KEYWORDS,
+     METH_FASTCALL | METH_KEYWORDS,
      "switch(*args, **kwargs)\n\n"
      "Switch execution to this greenlet.\n\n"
      "If this greenlet has never been run, then this greenlet\n"
@@ -469,7 +514,7 @@ static PyMethodDef greenlet_methods[] = {
      "function will simply return the arguments using the same rules as\n"
      "above.\n"},
     {"throw", (PyCFunction)(void (*)(void))greenlet_throw,
-     METH_VARARGS | METH_KEYWORDS,
+     METH_FASTCALL | METH_KEYWORDS,
      "throw(typ=GreenletExit, val=None, tb=None)\n\n"
      "Switches execution to this greenlet, but immediately raises the\n"
      "given exception in this greenlet. If no argument is provided, the\n"

@@ -68,14 +68,8 @@ static PyObject *api_switch(PyGreenlet *self, PyObject *args,
         return NULL;
     if (kwargs && !PyDict_Check(kwargs))
         kwargs = NULL; /* upstream ignores what is not a dict */
-    if (args)
-        return gl_py_switch(self, args, kwargs);
-    PyObject *empty = PyTuple_New(0);
-    if (!empty)
-        return NULL;
-    PyObject *result = gl_py_switch(self, empty, kwargs);
-    Py_DECREF(empty);
-    return result;
+    return gl_py_switch(self, args ? Py_NewRef(args) : PyTuple_New(0),
+                        Py_XNewRef(kwargs));
 }
 
 static int api_set_parent(PyGreenlet *self, PyGreenlet *parent)

@@ -35,8 +35,11 @@ static gl_py_impl *impl_of(gl_greenlet *record)
 static void save_hook(gl_greenlet *origin, void *context)
 {
     (void)context;
-    gl_py_state_save(_PyThreadState_UncheckedGet(), &impl_of(origin)->state,
+    gl_py_saved_state *state = &impl_of(origin)->state;
+    gl_py_state_save(_PyThreadState_UncheckedGet(), state,
                      &gl_py_this_thread.tracing);
+    state->call_top = gl_py_this_thread.call_top;
+    gl_py_this_thread.call_top = NULL;
 }
 
 static void restore_hook(gl_greenlet *target, void *context)
@@ -328,14 +331,24 @@ static PyObject *send(PyGreenlet *target, PyObject *payload, int flags)
     if (target->pimpl->forced_failure && gl_py_forced_failure(target) < 0)
         goto failed;
     gl_py_prepare_switch(_PyThreadState_UncheckedGet());
+    /* The reference taken for the lookup goes now, if others hold the
+     * target (nothing runs before the engine makes it current): a
+     * reference held on this C stack across the switch would never be
+     * released if this greenlet's thread ended with it suspended. */
+    int held = Py_REFCNT(target) == 1;
+    if (!held)
+        Py_DECREF(target);
     gl_message reply;
     int error = gl_switch(target->pimpl->record, (gl_message){payload, flags},
                           &reply);
     if (error) {
         raise_engine_error(error);
+        if (!held)
+            Py_INCREF(target); /* for `failed`, which drops it */
         goto failed;
     }
-    Py_DECREF(target);
+    if (held)
+        Py_DECREF(target);
     if (complete_arrival(take_arrival()) < 0) {
         Py_DECREF(reply.value);
         return NULL;
@@ -356,10 +369,13 @@ failed:
 
 PyObject *gl_py_switch(PyGreenlet *target, PyObject *args, PyObject *kwargs)
 {
-    if (kwargs && PyDict_GET_SIZE(kwargs) > 0)
-        return send(target, PyTuple_Pack(2, args, kwargs),
-                    GL_PY_WITH_KEYWORDS);
-    Py_INCREF(args);
+    if (kwargs && PyDict_GET_SIZE(kwargs) > 0) {
+        PyObject *both = args ? PyTuple_Pack(2, args, kwargs) : NULL;
+        Py_XDECREF(args);
+        Py_DECREF(kwargs);
+        return send(target, both, GL_PY_WITH_KEYWORDS);
+    }
+    Py_XDECREF(kwargs);
     return send(target, args, 0);
 }
 
@@ -434,8 +450,11 @@ static gl_message outcome_message(PyObject *result)
 }
 
 /* Calls `run` (stolen; NULL if its lookup failed, with the exception set)
- * with what the first switch sent (stolen), or raises what it threw. */
-static PyObject *call_run(PyObject *run, gl_message first)
+ * with what the first switch sent (stolen), or raises what it threw. The
+ * callable and its arguments are the greenlet's (impl->calling, not this
+ * C frame's) while the call runs: a greenlet whose thread ends while it
+ * is suspended in it never returns here, and releases them when freed. */
+static PyObject *call_run(PyGreenlet *self, PyObject *run, gl_message first)
 {
     if (first.thrown & GL_PY_THROW) {
         Py_XDECREF(run);
@@ -443,14 +462,17 @@ static PyObject *call_run(PyObject *run, gl_message first)
         raise_thrown(first.value);
         return NULL;
     }
+    gl_py_impl *impl = self->pimpl;
+    impl->calling_run = run;
+    impl->calling_arguments = first.value;
     PyObject *args = first.value, *kwargs = NULL;
     if (first.thrown & GL_PY_WITH_KEYWORDS) {
         args = PyTuple_GET_ITEM(first.value, 0);
         kwargs = PyTuple_GET_ITEM(first.value, 1);
     }
     PyObject *result = run ? PyObject_Call(run, args, kwargs) : NULL;
-    Py_XDECREF(run);
-    Py_DECREF(first.value);
+    Py_CLEAR(impl->calling_run);
+    Py_CLEAR(impl->calling_arguments);
     return result;
 }
 
@@ -506,7 +528,7 @@ gl_message gl_py_run(void *argument, gl_message first)
         Py_DECREF(first.value);
         result = NULL;
     } else {
-        result = call_run(run, first);
+        result = call_run(self, run, first);
     }
     gl_message outcome = outcome_message(result);
     if (outcome.value)
