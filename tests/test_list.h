@@ -30,6 +30,7 @@ TEST_DECLARE(info_from_another_thread_while_parents_change)
 TEST_DECLARE(fork_child_sees_other_threads_exited)
 TEST_DECLARE(new_greenlet_moves_to_the_thread_of_its_new_parent)
 TEST_DECLARE(held_main_greenlet_outlives_its_thread)
+TEST_DECLARE(unstarted_greenlet_outlives_its_thread_and_can_be_adopted)
 /* test_errors.c */
 TEST_DECLARE(bad_arguments_are_refused)
 TEST_DECLARE(cyclic_parents_are_refused)

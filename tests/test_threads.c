@@ -364,3 +364,44 @@ TEST(held_main_greenlet_outlives_its_thread)
     gl_release(held_main);
     CHECK_EQ(gl_registry_walk(NULL, NULL, NULL), 1);
 }
+
+/* ------------------------------------ unstarted greenlets of ended threads */
+
+static gl_greenlet *orphan_new;    /* made, never started, by that thread */
+static gl_greenlet *orphan_parent; /* its parent: that thread's main */
+
+static void *create_and_exit(void *argument)
+{
+    (void)argument;
+    orphan_parent = gl_main();
+    gl_hold(orphan_parent);
+    CHECK_OK(gl_create(&orphan_new, bounce, (void *)7, NULL));
+    CHECK(!gl_thread_exited(orphan_new)); /* its own thread: alive */
+    return NULL;
+}
+
+TEST(unstarted_greenlet_outlives_its_thread_and_can_be_adopted)
+{
+    pthread_t thread;
+    CHECK(pthread_create(&thread, NULL, create_and_exit, NULL) == 0);
+    CHECK(pthread_join(thread, NULL) == 0);
+    /* It has no stack: it stays NEW, and says its thread is gone. */
+    CHECK_EQ(gl_state_of(orphan_new), GL_STATE_NEW);
+    CHECK(gl_thread_exited(orphan_new));
+    CHECK_EQ(gl_state_of(orphan_parent), GL_STATE_DEAD);
+    CHECK(!gl_thread_exited(gl_current()));
+    CHECK_EQ(gl_switch(orphan_new, (gl_message){NULL, 0}, NULL),
+             GL_ETHREADEXITED);
+    /* A parent here moves it here; it runs here, once. */
+    bounce_home = gl_current();
+    CHECK_OK(gl_set_parent(orphan_new, gl_current()));
+    CHECK(gl_is_mine(orphan_new) && !gl_thread_exited(orphan_new));
+    CHECK_OK(gl_switch(orphan_new, (gl_message){NULL, 0}, NULL));
+    gl_message in;
+    CHECK_OK(gl_switch(orphan_new, (gl_message){NULL, 1}, &in));
+    CHECK(in.value == (void *)7);
+    CHECK_EQ(gl_state_of(orphan_new), GL_STATE_DEAD);
+    CHECK_OK(gl_destroy(orphan_new));
+    gl_release(orphan_parent);
+    CHECK_EQ(gl_registry_walk(NULL, NULL, NULL), 1);
+}

@@ -68,6 +68,7 @@ typedef struct gl_py_thread {
     PyObject *trace_function; /* strong, or NULL: greenlet.settrace's */
     void *call_top;           /* while switch() or throw() runs: where its
                                  arguments end (greenlet_type.c) */
+    void *call_keywords;      /* and its keyword names, or NULL */
     /* The thread state whose clearing made the binding forget the
      * thread; while it is still current, the thread is ending. */
     PyThreadState *retired_state;
@@ -117,9 +118,6 @@ gl_message gl_py_run(void *argument, gl_message first);
  * (with `reason` as its argument; NULL: none) in it, with this greenlet as
  * its parent for the time being. 0, or -1 with an exception set. */
 int gl_py_kill(PyGreenlet *greenlet, PyObject *reason);
-/* The thread's state is being cleared: readies the frames of its
- * suspended greenlets for release after the thread is gone. */
-void gl_py_orphan_suspended_greenlets(void);
 
 /* deferred.c */
 int gl_py_deferred_init(void);

@@ -159,14 +159,7 @@ static void give_spare_chunk(PyThreadState *tstate)
 
 /* ------------------------------------------------------------ the switch */
 
-void gl_py_prepare_switch(PyThreadState *tstate)
-{
-    (void)tstate; /* gr_frame makes frame objects when asked: nothing here */
-}
-
-#if GL_PY >= 311
 static void unexpose_frames(gl_py_saved_state *state);
-#endif
 
 void gl_py_state_save(PyThreadState *tstate, gl_py_saved_state *state,
                       int *tracing)
@@ -203,15 +196,26 @@ void gl_py_state_save(PyThreadState *tstate, gl_py_saved_state *state,
 #endif
     state->exc_value = tstate->exc_state.exc_value; /* the reference moves */
     state->exc_previous_item = tstate->exc_state.previous_item;
-    state->exc_info = tstate->exc_info;
+    /* NULL for the thread state's own item: a thread may get a new thread
+     * state (PyGILState_Ensure/Release from a C thread), and the old one's
+     * address would dangle. */
+    state->exc_info = tstate->exc_info == &tstate->exc_state ? NULL
+                                                             : tstate->exc_info;
     tstate->exc_state.exc_value = NULL;
     state->context = tstate->context; /* the reference moves */
     tstate->context = NULL;
+    state->thread_state_id = tstate->id;
 #if GL_PY <= 311
     state->trash_delete_nesting = tstate->trash_delete_nesting;
 #elif GL_PY == 312
     state->trash_delete_nesting = tstate->trash.delete_nesting;
 #endif
+}
+
+int gl_py_state_stranded(const gl_py_saved_state *state,
+                         const PyThreadState *tstate)
+{
+    return state->started && state->thread_state_id != tstate->id;
 }
 
 /* A greenlet's first switch-in: no frames yet; recursion goes on from the
@@ -275,8 +279,7 @@ void gl_py_state_restore(PyThreadState *tstate, gl_py_saved_state *state,
     state->exc_type = NULL;
     state->exc_traceback = NULL;
 #else
-    if (state->changed_count) /* before any eval loop resumes */
-        unexpose_frames(state);
+    unexpose_frames(state); /* before any eval loop resumes */
 #if GL_PY <= 312
     _PyCFrame *cframe = state->c_frame_record;
 #if GL_PY == 311
@@ -305,7 +308,7 @@ void gl_py_state_restore(PyThreadState *tstate, gl_py_saved_state *state,
 #endif
     tstate->exc_state.exc_value = state->exc_value;
     tstate->exc_state.previous_item = state->exc_previous_item;
-    tstate->exc_info = state->exc_info;
+    tstate->exc_info = state->exc_info ? state->exc_info : &tstate->exc_state;
     state->exc_value = NULL;
     tstate->context = state->context;
     tstate->context_ver++;
@@ -528,79 +531,48 @@ void gl_py_state_clear(gl_py_saved_state *state)
     free_changed_links(state);
 }
 
-/* ------------------------------------------------ suspended frames, 3.11+ */
+/* ----------------------------------------------------- frames, 3.11+ */
 
 #if GL_PY >= 311
-/* Reads a suspended greenlet's frames: those on its C stack (3.12+ entry
- * frames) through its view of its stack, the rest (data-stack chunks,
- * generators) in place. record NULL: everything in place (a thread's
- * running frames, whose stack is live). */
-typedef struct frame_reader {
-    const gl_greenlet *record;
-    uintptr_t low, high;
-} frame_reader;
-
-static void reader_init(frame_reader *reader, const gl_greenlet *record)
-{
-    reader->record = NULL;
-    reader->low = reader->high = 0;
-    if (!record)
-        return;
-    gl_greenlet_info info;
-    gl_greenlet_get_info(record, &info);
-    if (info.state == GL_STATE_SUSPENDED && info.stack_stop > info.stack_pointer) {
-        reader->record = record;
-        reader->low = info.stack_pointer;
-        reader->high = info.stack_stop;
-    }
-}
-
-static int on_its_stack(const frame_reader *reader, const void *address)
-{
-    return reader->record && (uintptr_t)address >= reader->low &&
-           (uintptr_t)address < reader->high;
-}
-
-/* Copies the fixed part of `frame` into *copy. 0, or -1 if unreadable. */
-static int read_frame(const frame_reader *reader, const frame_t *frame,
-                      frame_t *copy)
-{
-    if (on_its_stack(reader, frame))
-        return gl_read_stack(reader->record, (uintptr_t)frame, copy,
-                             sizeof *copy) == 0 ? 0 : -1;
-    memcpy(copy, frame, sizeof *copy);
-    return 0;
-}
-
-/* Whether the frame (a copy) has started running its code: frames that
- * have not, and 3.12+ entry frames, are not shown by Python. */
-static int frame_is_complete(const frame_t *copy)
+/* Whether the frame has started running its code: frames that have not,
+ * and 3.12+ entry frames, are not shown by Python. The frame must be
+ * readable in place: in the heap, or on a live stack. */
+static int frame_is_complete(const frame_t *frame)
 {
 #if GL_PY >= 312
-    if (copy->owner == FRAME_OWNED_BY_CSTACK)
+    if (frame->owner == FRAME_OWNED_BY_CSTACK)
         return 0;
 #endif
-    if (copy->owner == FRAME_OWNED_BY_GENERATOR)
+    if (frame->owner == FRAME_OWNED_BY_GENERATOR)
         return 1;
-    PyCodeObject *code = CODE_OF(copy);
-    return INSTRUCTION_OF(copy) >= _PyCode_CODE(code) + code->_co_firsttraceable;
+    PyCodeObject *code = CODE_OF(frame);
+    return INSTRUCTION_OF(frame) >=
+           _PyCode_CODE(code) + code->_co_firsttraceable;
 }
 
-/* Calls each(frame, copy, context) for every frame of the chain from
- * `frame` down, until it returns nonzero (which is returned) or a frame
- * cannot be read (-1). */
-typedef int frame_action(frame_t *frame, const frame_t *copy, void *context);
-static int for_each_frame(const frame_reader *reader, frame_t *frame,
-                          frame_action *each, void *context)
+/* Where walks of a suspended greenlet's frames start: its innermost
+ * complete frame, whose chain lies in the heap (3.12+: its links to entry
+ * frames were cut when it stopped, see gl_py_prepare_switch). */
+static frame_t *suspended_chain(const gl_py_saved_state *state)
 {
-    while (frame) {
-        frame_t copy;
-        if (read_frame(reader, frame, &copy) < 0)
-            return -1;
-        int outcome = each(frame, &copy, context);
+#if GL_PY >= 312
+    return state->exposed_top;
+#else
+    return state->top_frame;
+#endif
+}
+
+/* Calls each(frame, context) for the frames of a chain, innermost first,
+ * until it returns nonzero (which is returned). In place: for chains that
+ * do not pass through a C stack that may have been reused -- a running
+ * thread's, or a suspended greenlet's from suspended_chain(). */
+typedef int frame_action(frame_t *frame, void *context);
+static int for_each_frame(frame_t *frame, frame_action *each, void *context)
+{
+    for (; frame; frame = frame->previous) {
+        int outcome = each(frame, context);
         if (outcome)
             return outcome;
-        frame = copy.previous;
     }
     return 0;
 }
@@ -608,7 +580,7 @@ static int for_each_frame(const frame_reader *reader, frame_t *frame,
 /* Gives `frame` (complete, in the heap) its frame object, as the
  * interpreter would: _PyFrame_MakeAndSetFrameObject is not exported, but
  * PyFrame_GetBack of a stand-in frame whose caller is `frame` calls it.
- * Allocates: the caller keeps the collector off. 0, or -1 (no memory). */
+ * Allocates: the collector is kept off meanwhile. 0, or -1 (no memory). */
 static int make_frame_object(frame_t *frame)
 {
     if (frame->frame_obj)
@@ -620,7 +592,10 @@ static int make_frame_object(frame_t *frame)
     stand_in.f_frame = &stand_in_frame;
     stand_in_frame.owner = FRAME_OWNED_BY_GENERATOR; /* complete, no code */
     stand_in_frame.previous = frame;
+    int was_enabled = PyGC_Disable();
     PyFrameObject *made = PyFrame_GetBack(&stand_in);
+    if (was_enabled)
+        PyGC_Enable();
     if (!made)
         return -1;
     Py_DECREF(made); /* the frame keeps it */
@@ -628,8 +603,11 @@ static int make_frame_object(frame_t *frame)
 }
 #endif /* GL_PY >= 311 */
 
+/* ------------------------------------------- cutting entry frames, 3.12+ */
+
 #if GL_PY >= 312
-/* Makes `frame->previous` `previous`, noting the value to put back. */
+/* Makes `frame->previous` `previous`, noting the value to put back.
+ * Raw memory only. 0, or -1 (no memory). */
 static int change_link(gl_py_saved_state *state, frame_t *frame,
                        frame_t *previous)
 {
@@ -654,58 +632,11 @@ static int change_link(gl_py_saved_state *state, frame_t *frame,
     frame->previous = previous;
     return 0;
 }
+#endif
 
-struct exposure {
-    gl_py_saved_state *state;
-    frame_t *last_complete;
-};
-
-static int expose_one(frame_t *frame, const frame_t *copy, void *context)
-{
-    struct exposure *exposure = context;
-    if (!frame_is_complete(copy))
-        return 0; /* on the C stack, or not started: skipped */
-    if (make_frame_object(frame) < 0)
-        return -1;
-    frame_t *last = exposure->last_complete;
-    if (last && last->previous != frame &&
-        change_link(exposure->state, last, frame) < 0)
-        return -1;
-    exposure->last_complete = frame;
-    return 0;
-}
-
-/* Changes the chain so that it skips entry frames, gives every frame a
- * frame object. Allocates: the collector is kept off. 0 or -1. */
-static int expose_frames(gl_py_saved_state *state, const gl_greenlet *record)
-{
-    if (state->exposed)
-        return 0;
-    frame_reader reader;
-    reader_init(&reader, record);
-    struct exposure exposure = {state, NULL};
-    int was_enabled = PyGC_Disable();
-    int outcome = for_each_frame(&reader, state->top_frame, expose_one,
-                                 &exposure);
-    frame_t *last = exposure.last_complete;
-    if (outcome == 0 && last && last->previous &&
-        change_link(state, last, NULL) < 0)
-        outcome = -1;
-    if (was_enabled)
-        PyGC_Enable();
-    if (outcome < 0) {
-        if (!PyErr_Occurred())
-            PyErr_NoMemory();
-        return -1;
-    }
-    state->exposed = 1;
-    return 0;
-}
-#endif /* GL_PY >= 312 */
-
-#if GL_PY >= 311
-/* Puts the chain's links back: in the switch, before any eval loop of the
- * greenlet resumes. Pointer stores only. */
+/* Puts the chain's links back: in the switch that resumes the greenlet,
+ * before any of its eval loops runs (returning loops need their entry
+ * frames), or when the switch is given up. Pointer stores only. */
 static void unexpose_frames(gl_py_saved_state *state)
 {
 #if GL_PY >= 312
@@ -713,77 +644,75 @@ static void unexpose_frames(gl_py_saved_state *state)
         gl_py_changed_link *link = &state->changed_links[i];
         ((frame_t *)link->frame)->previous = link->original_previous;
     }
-    explicit_bzero(state->changed_links,
-                   (size_t)state->changed_count * sizeof *state->changed_links);
+    if (state->changed_count)
+        explicit_bzero(state->changed_links, (size_t)state->changed_count *
+                                                 sizeof *state->changed_links);
     state->changed_count = 0;
-    state->exposed = 0;
+    state->exposed_top = NULL;
 #else
     (void)state;
 #endif
 }
-#endif
 
-#if GL_PY >= 311
-static int find_complete(frame_t *frame, const frame_t *copy, void *context)
-{
-    if (!frame_is_complete(copy))
-        return 0;
-    *(frame_t **)context = frame;
-    return 1;
-}
-#endif
-
-PyObject *gl_py_state_frame(gl_py_saved_state *state,
-                            const gl_greenlet *record)
-{
-#if GL_PY == 310
-    (void)record;
-    return (PyObject *)state->top_frame_object;
-#else
-#if GL_PY >= 312
-    if (expose_frames(state, record) < 0)
-        return NULL;
-#endif
-    frame_reader reader;
-    reader_init(&reader, record);
-    frame_t *first = NULL;
-    if (for_each_frame(&reader, state->top_frame, find_complete, &first) <= 0)
-        return NULL;
-    int was_enabled = PyGC_Disable();
-    int made = make_frame_object(first);
-    if (was_enabled)
-        PyGC_Enable();
-    return made < 0 ? NULL : (PyObject *)first->frame_obj;
-#endif
-}
-
-/* ---------------------------------------------------------- orphans */
-
-int gl_py_state_prepare_orphan(gl_py_saved_state *state,
-                               const gl_greenlet *record)
+int gl_py_prepare_switch(PyThreadState *tstate, gl_py_saved_state *state)
 {
 #if GL_PY >= 312
-    return expose_frames(state, record);
+    /* Each eval loop keeps an entry frame on the C stack and links the
+     * first frame it runs to it: while the greenlet is suspended those
+     * bytes may be on the heap and the addresses another greenlet's. So
+     * each complete frame of the chain is linked to the next complete
+     * one, skipping them, and everything that walks a suspended chain --
+     * frame objects' f_back (gi_frame, tracebacks, gr_frame), the monitor,
+     * the collector, the release of an orphan -- reads heap frames only.
+     * The stack is live here, the greenlet still runs: read in place. */
+    unexpose_frames(state); /* nothing should be left; to be sure */
+    frame_t *last = NULL;
+    for (frame_t *frame = CURRENT_FRAME(tstate); frame;) {
+        frame_t *next = frame->previous;
+        if (frame_is_complete(frame)) {
+            if (!last)
+                state->exposed_top = frame;
+            else if (last->previous != frame &&
+                     change_link(state, last, frame) < 0)
+                goto no_memory;
+            last = frame;
+        }
+        frame = next;
+    }
+    if (last && last->previous && change_link(state, last, NULL) < 0)
+        goto no_memory;
+    return 0;
+no_memory:
+    unexpose_frames(state);
+    PyErr_NoMemory();
+    return -1;
 #else
-    (void)state; /* the chain lies in the heap already */
-    (void)record;
+    (void)tstate; /* no entry frames: chains lie in the heap */
+    (void)state;
     return 0;
 #endif
 }
 
-#if GL_PY >= 311
-/* Whether the frames of an orphan may be walked: their chain must not
- * pass through the C stack, which is gone. */
-static int orphan_walkable(const gl_py_saved_state *state)
+void gl_py_cancel_switch(gl_py_saved_state *state)
 {
-#if GL_PY >= 312
-    return state->exposed;
+    unexpose_frames(state);
+}
+
+PyObject *gl_py_state_frame(gl_py_saved_state *state)
+{
+#if GL_PY == 310
+    return (PyObject *)state->top_frame_object;
 #else
-    (void)state;
-    return 1;
+    frame_t *first = suspended_chain(state);
+    while (first && !frame_is_complete(first))
+        first = first->previous;
+    if (!first || make_frame_object(first) < 0)
+        return NULL;
+    return (PyObject *)first->frame_obj;
 #endif
 }
-#endif
+
+/* ---------------------------------------------------------- orphans */
 
 #if GL_PY == 310
 /* A 3.10 frame that runs is held once by its eval loop's caller, on the
@@ -841,7 +770,7 @@ void gl_py_state_release_orphaned(gl_py_saved_state *state)
         frames[0]->f_stackdepth = innermost_depth(state, frames[0]);
     state->top_frame = NULL;
     state->top_frame_object = NULL;
-    state->call_top = NULL;
+    state->call_top = state->call_keywords = NULL;
     for (i = 0; i < count; i++)
         if (!frames[i]->f_gen)
             Py_DECREF(frames[i]); /* the reference of its dead C caller */
@@ -850,32 +779,31 @@ void gl_py_state_release_orphaned(gl_py_saved_state *state)
     PyMem_Free(frames);
 }
 #else
-/* Whether the interpreter frame owns its references (not a generator's,
- * or a frame object's). */
-static int owned_by_its_thread(const frame_t *copy)
-{
-    return copy->owner == FRAME_OWNED_BY_THREAD;
-}
-
 /* How many of the frame's slots (its locals, then its evaluation stack)
  * hold references it owns: a frame whose code called a Python function
  * keeps its stack's depth (stacktop); the greenlet's innermost frame,
  * when the switch that suspended it was a switch() or throw() it called
- * itself, has its stack end where their arguments did (call_top);
- * otherwise only the locals are known (a frame that called into C keeps
- * its depth in its eval loop's C locals). */
-static int owned_slots(const gl_py_saved_state *state, frame_t *frame,
-                       const frame_t *copy)
+ * itself, has its stack end where their arguments did (call_top; 3.13
+ * keeps the keyword names of CALL_KW there too); otherwise only the locals
+ * are known (a frame that called into C keeps its depth in its eval loop's
+ * C locals). */
+static int owned_slots(const gl_py_saved_state *state, frame_t *frame)
 {
-    PyCodeObject *code = CODE_OF(copy);
+    PyCodeObject *code = CODE_OF(frame);
     int locals = code->co_nlocalsplus, most = locals + code->co_stacksize;
-    if (copy->stacktop >= locals && copy->stacktop <= most)
-        return copy->stacktop;
+    if (frame->stacktop >= locals && frame->stacktop <= most)
+        return frame->stacktop;
     PyObject **top = state->call_top;
-    if (frame == state->top_frame && top >= frame->localsplus + locals &&
-        top <= frame->localsplus + most)
-        return (int)(top - frame->localsplus);
-    return locals;
+    if (frame != suspended_chain(state) || !top ||
+        top < frame->localsplus + locals || top > frame->localsplus + most)
+        return locals;
+    int depth = (int)(top - frame->localsplus);
+#if GL_PY >= 313
+    if (depth < most && state->call_keywords &&
+        frame->localsplus[depth] == state->call_keywords)
+        depth++;
+#endif
+    return depth;
 }
 
 struct orphan_visit {
@@ -884,12 +812,11 @@ struct orphan_visit {
     void *arg;
 };
 
-static int visit_orphan_frame(frame_t *frame, const frame_t *copy,
-                              void *context)
+static int visit_orphan_frame(frame_t *frame, void *context)
 {
     struct orphan_visit *v = context;
-    if (!owned_by_its_thread(copy) || !frame_is_complete(copy))
-        return 0;
+    if (frame->owner != FRAME_OWNED_BY_THREAD || !frame_is_complete(frame))
+        return 0; /* a generator's frame is its own to show */
     /* A frame object held by others will take these (adopt_frame). */
     if (frame->frame_obj && Py_REFCNT(frame->frame_obj) > 1)
         return 0;
@@ -897,7 +824,7 @@ static int visit_orphan_frame(frame_t *frame, const frame_t *copy,
     void *arg = v->arg;
     Py_VISIT(frame->f_locals);
     Py_VISIT(FUNCTION_OF(frame));
-    int slots = owned_slots(v->state, frame, copy);
+    int slots = owned_slots(v->state, frame);
     for (int i = 0; i < slots; i++)
         Py_VISIT(frame->localsplus[i]);
     return 0;
@@ -906,21 +833,19 @@ static int visit_orphan_frame(frame_t *frame, const frame_t *copy,
 int gl_py_state_traverse_orphaned(gl_py_saved_state *state, visitproc visit,
                                   void *arg)
 {
-    if (!orphan_walkable(state))
-        return 0;
-    frame_reader in_place = {NULL, 0, 0};
     struct orphan_visit v = {state, visit, arg};
-    int outcome = for_each_frame(&in_place, state->top_frame,
-                                 visit_orphan_frame, &v);
+    int outcome = for_each_frame(suspended_chain(state), visit_orphan_frame, &v);
     return outcome > 0 ? outcome : 0;
 }
 
 /* The frame object of `frame` is held by others: it takes the frame (its
  * code, function, and `slots` slots), as CPython does when a frame that
- * has a frame object ends, so that it outlives the data stack. */
+ * has a frame object ends, so that it outlives the data stack. Its f_back
+ * stays empty: the frames below are being released too. */
 static void adopt_frame(frame_t *frame, int slots)
 {
     PyFrameObject *object = frame->frame_obj;
+    frame->frame_obj = NULL; /* the copy does not point back at it */
     frame_t *copy = (frame_t *)object->_f_frame_data;
     memcpy(copy, frame, offsetof(frame_t, localsplus) +
                             (size_t)slots * sizeof(PyObject *));
@@ -928,7 +853,6 @@ static void adopt_frame(frame_t *frame, int slots)
     copy->previous = NULL;
     copy->stacktop = slots;
     object->f_frame = copy;
-    frame->frame_obj = NULL;
     if (!PyObject_GC_IsTracked((PyObject *)object))
         PyObject_GC_Track(object);
     Py_DECREF(object); /* the interpreter frame's reference */
@@ -936,7 +860,7 @@ static void adopt_frame(frame_t *frame, int slots)
 
 /* Releases what one frame of the thread holds, as _PyFrame_Clear would:
  * its first `slots` slots, its locals dict, function and code. */
-static void release_frame(frame_t *frame, int slots)
+static void release_thread_frame(frame_t *frame, int slots)
 {
     if (frame->frame_obj && Py_REFCNT(frame->frame_obj) > 1) {
         adopt_frame(frame, slots);
@@ -954,9 +878,21 @@ static void release_frame(frame_t *frame, int slots)
     Py_XDECREF(code);
 }
 
+/* A generator's frame in the chain: it never runs again. Its link into
+ * the chain, whose frames are freed, goes; it takes its stack depth where
+ * that is known, and is marked completed, so that its generator's own
+ * deallocation releases its frame and closing it has nothing to do. */
+static void end_generator_frame(frame_t *frame, int slots)
+{
+    frame->previous = NULL;
+    frame->stacktop = slots;
+    _PyFrame_GetGenerator(frame)->gi_frame_state = FRAME_COMPLETED;
+}
+
 struct orphan_frame {
     frame_t *frame;
     int slots;
+    PyObject *generator; /* strong, for a generator's frame; else NULL */
 };
 
 struct orphan_list {
@@ -966,11 +902,11 @@ struct orphan_list {
     int failed;
 };
 
-static int list_orphan_frame(frame_t *frame, const frame_t *copy,
-                             void *context)
+static int list_orphan_frame(frame_t *frame, void *context)
 {
     struct orphan_list *list = context;
-    if (!owned_by_its_thread(copy) || !CODE_OF(copy))
+    if (frame->owner != FRAME_OWNED_BY_THREAD &&
+        frame->owner != FRAME_OWNED_BY_GENERATOR)
         return 0;
     if (list->count == list->capacity) {
         size_t capacity = list->capacity ? 2 * list->capacity : 16;
@@ -983,30 +919,42 @@ static int list_orphan_frame(frame_t *frame, const frame_t *copy,
         list->frames = grown;
         list->capacity = capacity;
     }
+    PyObject *generator = NULL;
+    if (frame->owner == FRAME_OWNED_BY_GENERATOR) /* kept while we work */
+        generator = Py_NewRef((PyObject *)_PyFrame_GetGenerator(frame));
     list->frames[list->count++] =
-        (struct orphan_frame){frame, owned_slots(list->state, frame, copy)};
+        (struct orphan_frame){frame, owned_slots(list->state, frame), generator};
     return 0;
 }
 
 void gl_py_state_release_orphaned(gl_py_saved_state *state)
 {
-    if (!orphan_walkable(state))
-        return; /* its chain ran through a C stack that is gone: it leaks */
     /* The frames are listed first: releasing runs code (finalizers). */
-    frame_reader in_place = {NULL, 0, 0};
     struct orphan_list list = {state, NULL, 0, 0, 0};
-    for_each_frame(&in_place, state->top_frame, list_orphan_frame, &list);
+    for_each_frame(suspended_chain(state), list_orphan_frame, &list);
     if (list.failed) {
+        for (size_t i = 0; i < list.count; i++)
+            Py_XDECREF(list.frames[i].generator);
         PyMem_RawFree(list.frames);
         return; /* no memory: they leak */
     }
     state->top_frame = NULL;
-    state->call_top = NULL;
+#if GL_PY >= 312
+    state->exposed_top = NULL;
+#endif
+    state->call_top = state->call_keywords = NULL;
     _PyStackChunk *chunks = state->datastack_chunk;
     state->datastack_chunk = NULL;
     state->datastack_top = state->datastack_limit = NULL;
+    for (size_t i = 0; i < list.count; i++) {
+        struct orphan_frame *f = &list.frames[i];
+        if (f->generator)
+            end_generator_frame(f->frame, f->slots);
+        else
+            release_thread_frame(f->frame, f->slots);
+    }
     for (size_t i = 0; i < list.count; i++)
-        release_frame(list.frames[i].frame, list.frames[i].slots);
+        Py_XDECREF(list.frames[i].generator);
     PyMem_RawFree(list.frames);
     free_chunk_chain(chunks);
 }
@@ -1028,32 +976,26 @@ struct walk {
     void *context;
 };
 
-static int visit_complete(frame_t *frame, const frame_t *copy, void *context)
+static int visit_complete(frame_t *frame, void *context)
 {
-    (void)frame;
     struct walk *walk = context;
-    if (!frame_is_complete(copy))
+    if (!frame_is_complete(frame))
         return 0; /* not started: no line yet, and not shown by Python */
-    PyCodeObject *code = CODE_OF(copy);
-    int line = PyCode_Addr2Line(
-        code, _PyInterpreterFrame_LASTI((frame_t *)copy) *
-                  (int)sizeof(_Py_CODEUNIT));
+    PyCodeObject *code = CODE_OF(frame);
+    int line = PyCode_Addr2Line(code, _PyInterpreterFrame_LASTI(frame) *
+                                          (int)sizeof(_Py_CODEUNIT));
     return walk->visit(code, line, walk->context);
 }
 #endif
 
 void gl_py_state_walk_frames(const gl_py_saved_state *state,
-                             const gl_greenlet *record,
                              gl_py_frame_visitor *visit, void *context)
 {
 #if GL_PY == 310
-    (void)record;
     walk_frame_objects(state->top_frame, visit, context);
 #else
-    frame_reader reader;
-    reader_init(&reader, record);
     struct walk walk = {visit, context};
-    for_each_frame(&reader, state->top_frame, visit_complete, &walk);
+    for_each_frame(suspended_chain(state), visit_complete, &walk);
 #endif
 }
 
@@ -1068,9 +1010,8 @@ void gl_py_thread_walk_frames(unsigned long native_id,
 #if GL_PY == 310
         walk_frame_objects(t->frame, visit, context);
 #else
-        frame_reader live = {NULL, 0, 0};
         struct walk walk = {visit, context};
-        for_each_frame(&live, CURRENT_FRAME(t), visit_complete, &walk);
+        for_each_frame(CURRENT_FRAME(t), visit_complete, &walk);
 #endif
         return;
     }
@@ -1079,24 +1020,15 @@ void gl_py_thread_walk_frames(unsigned long native_id,
 /* --------------------------------------------------------- stack holders */
 
 #if GL_PY >= 312
-struct holders {
-    const frame_reader *reader;
-    gl_py_holder_visitor *visit;
-    void *context;
-};
-
-/* A frame whose caller is an entry frame holds its address, on the C
- * stack; the frame itself lies in the heap (a data-stack chunk, a
- * generator). */
-static int visit_entry_link(frame_t *frame, const frame_t *copy, void *context)
+/* A running chain's frame whose caller is an entry frame holds that
+ * address, on the thread's C stack; the frame itself lies in the heap (a
+ * data-stack chunk, a generator). */
+static int visit_entry_link(frame_t *frame, void *context)
 {
-    struct holders *h = context;
-    if (!copy->previous || copy->owner == FRAME_OWNED_BY_CSTACK)
-        return 0;
-    frame_t caller;
-    if (read_frame(h->reader, copy->previous, &caller) == 0 &&
-        caller.owner == FRAME_OWNED_BY_CSTACK)
-        h->visit(&frame->previous, h->context);
+    void **visitor = context;
+    if (frame->owner != FRAME_OWNED_BY_CSTACK && frame->previous &&
+        frame->previous->owner == FRAME_OWNED_BY_CSTACK)
+        ((gl_py_holder_visitor *)visitor[0])(&frame->previous, visitor[1]);
     return 0;
 }
 #endif
@@ -1110,15 +1042,13 @@ void gl_py_visit_stack_holders(gl_py_holder_visitor *visit, void *context)
         visit(&t->cframe, context);
 #endif
 #if GL_PY >= 312
-        frame_reader live = {NULL, 0, 0};
-        struct holders h = {&live, visit, context};
-        for_each_frame(&live, CURRENT_FRAME(t), visit_entry_link, &h);
+        void *visitor[2] = {(void *)visit, context};
+        for_each_frame(CURRENT_FRAME(t), visit_entry_link, visitor);
 #endif
     }
 }
 
 void gl_py_state_visit_stack_holders(const gl_py_saved_state *state,
-                                     const gl_greenlet *record,
                                      gl_py_holder_visitor *visit,
                                      void *context)
 {
@@ -1126,14 +1056,9 @@ void gl_py_state_visit_stack_holders(const gl_py_saved_state *state,
     visit(&state->exc_previous_item, context);
     visit(&state->exc_info, context);
 #if GL_PY >= 312
+    /* The links cut: the chain holds none into the stack while suspended. */
     for (int i = 0; i < state->changed_count; i++)
         visit(&state->changed_links[i].original_previous, context);
-    frame_reader reader;
-    reader_init(&reader, record);
-    struct holders h = {&reader, visit, context};
-    for_each_frame(&reader, state->top_frame, visit_entry_link, &h);
-#else
-    (void)record;
 #endif
 }
 

@@ -52,16 +52,22 @@ typedef struct gl_py_saved_state {
     PyObject *context;            /* strong */
     int trash_delete_nesting;     /* 3.10-3.12 */
     int started;                  /* the greenlet has run, so its record is real */
+    uint64_t thread_state_id;     /* the id of the thread state it last ran
+                                     under (gl_py_state_stranded) */
     void *call_top;               /* where the arguments of the switch that
                                      suspended it ended, if a switch() or
                                      throw() called from Python (else NULL):
                                      on its innermost frame's evaluation
                                      stack, whose depth it tells */
-    /* 3.12+: the chain's links changed to skip entry frames; `exposed`
-     * when every one is skipped (until the greenlet resumes). */
+    void *call_keywords;          /* that call's keyword names (a tuple,
+                                     compared only), or NULL */
+    /* 3.12+, from the switch that suspended it until the one that resumes
+     * it: the links of its chain of frames that were changed to skip the
+     * eval loops' entry frames, and its innermost complete frame, where
+     * walks of the chain start (gl_py_prepare_switch). */
     gl_py_changed_link *changed_links;
     int changed_count, changed_capacity;
-    int exposed;
+    void *exposed_top;
 } gl_py_saved_state;
 
 /* State moves at a switch, in the order the engine's hooks call them.
@@ -75,11 +81,23 @@ void gl_py_state_save(PyThreadState *tstate, gl_py_saved_state *state,
 void gl_py_state_restore(PyThreadState *tstate, gl_py_saved_state *state,
                          int tracing);
 
-/* Before a switch, outside of it: make sure the running frame has a frame
- * object (allocating one may run the garbage collector, which must not
- * happen inside the switch), so that gr_frame of a suspended greenlet is
- * available without allocating. */
-void gl_py_prepare_switch(PyThreadState *tstate);
+/* 1 when a suspended greenlet's frames belong to another thread state
+ * than `tstate` of the same thread: a foreign thread that calls Python
+ * through PyGILState_Ensure/Release gets a new thread state each call, and
+ * what was suspended under an earlier one links to its freed memory. Such
+ * a greenlet can never run again. */
+int gl_py_state_stranded(const gl_py_saved_state *state,
+                         const PyThreadState *tstate);
+
+/* Before a switch, outside of it, for the greenlet that will stop (its
+ * saved state): on 3.12+ its chain of frames is changed to skip the eval
+ * loops' entry frames, which stay on its C stack (see cpython_compat.c),
+ * so that everything that walks a suspended chain reads heap frames only.
+ * 0, or -1 with MemoryError set (then no switch). gl_py_cancel_switch
+ * undoes it when the switch does not happen; restore undoes it when the
+ * greenlet resumes. */
+int gl_py_prepare_switch(PyThreadState *tstate, gl_py_saved_state *state);
+void gl_py_cancel_switch(gl_py_saved_state *state);
 
 /* In a greenlet's first C frame, before its run function: `record` is
  * storage in that frame for the interpreter's per-C-stack record. */
@@ -126,20 +144,10 @@ int gl_py_state_traverse(gl_py_saved_state *state, visitproc visit, void *arg);
 void gl_py_state_clear(gl_py_saved_state *state);
 
 /* The frame object of a suspended greenlet's innermost Python frame
- * (borrowed; NULL, without an exception, if it has none), with an f_back
- * chain that is safe to walk: on 3.12+ the chain is changed to skip the
- * eval loops' entry frames, which lie on the greenlet's C stack (frame
- * objects are made for its frames; their links are put back before it
- * runs again). NULL with an exception set if that failed (no memory). */
-PyObject *gl_py_state_frame(gl_py_saved_state *state,
-                            const gl_greenlet *record);
-
-/* The greenlet's thread state is being cleared and its thread will exit
- * with the greenlet suspended: readies its frames to be released later,
- * when its C stack is gone (3.12+: the chain is made to skip it). 0, or
- * -1 with an exception set. */
-int gl_py_state_prepare_orphan(gl_py_saved_state *state,
-                               const gl_greenlet *record);
+ * (borrowed; NULL, without an exception, if it has none; NULL with
+ * MemoryError set if one could not be made), whose f_back chain is safe
+ * to walk. */
+PyObject *gl_py_state_frame(gl_py_saved_state *state);
 
 /* For a suspended greenlet whose thread has exited: visits what its
  * frames hold (the collector then sees cycles through them), and releases
@@ -156,9 +164,8 @@ void gl_py_state_release_orphaned(gl_py_saved_state *state);
  * gets each complete frame's code object (borrowed) and current line,
  * innermost first, until it returns nonzero. */
 typedef int gl_py_frame_visitor(PyCodeObject *code, int line, void *context);
-/* The frames of a suspended greenlet (its saved state and record). */
+/* The frames of a suspended greenlet (its saved state). */
 void gl_py_state_walk_frames(const gl_py_saved_state *state,
-                             const gl_greenlet *record,
                              gl_py_frame_visitor *visit, void *context);
 /* The frames that the thread with this native id runs now; nothing if no
  * thread state of the interpreter has that id. */
@@ -170,13 +177,13 @@ unsigned long gl_py_native_thread_id(PyThreadState *tstate);
 /* Calls visit(address) for every word of the interpreter and of this
  * binding that points into a C stack and that a switch keeps right: words
  * the hazard audit must not report. Of each thread state (the pointer to
- * its running C frame record); of a suspended greenlet (its saved state,
- * and on 3.12+ the links of its frames to their eval loops' entry frames,
- * or the copies kept of them). Under the GIL. */
+ * its running C frame record, and on 3.12+ its frames' links to their
+ * eval loops' entry frames); of a suspended greenlet (its saved state, and
+ * on 3.12+ the copies kept of those links while they are cut). Under the
+ * GIL. */
 typedef void gl_py_holder_visitor(const void *address, void *context);
 void gl_py_visit_stack_holders(gl_py_holder_visitor *visit, void *context);
 void gl_py_state_visit_stack_holders(const gl_py_saved_state *state,
-                                     const gl_greenlet *record,
                                      gl_py_holder_visitor *visit,
                                      void *context);
 

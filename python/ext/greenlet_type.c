@@ -101,9 +101,11 @@ static int greenlet_init(PyGreenlet *self, PyObject *args, PyObject *kwargs)
 /* ------------------------------------------------------- deallocation */
 
 /* Kills `self`, whose count reached 0, in its own thread, or hands it to
- * its thread. The object is alive meanwhile (count 1, then whatever its
- * code left). Returns 1 when it is still wanted afterwards (resurrected by
- * its code, kept by its thread, or kept for refusing to die). */
+ * its thread if that lives (only it may kill it, or release its engine
+ * record, even one that never started or has ended). The object is alive
+ * meanwhile (count 1, then whatever its code left). Returns 1 when it is
+ * still wanted afterwards (resurrected by its code, kept for its thread,
+ * or kept for refusing to die). */
 static int kill_before_freeing(PyGreenlet *self)
 {
     gl_py_resurrect((PyObject *)self);
@@ -130,11 +132,28 @@ static int kill_before_freeing(PyGreenlet *self)
     return gl_py_unresurrect((PyObject *)self);
 }
 
+/* A suspended greenlet of this thread whose thread state is gone
+ * (gl_py_state_stranded) cannot be killed by running it: like one of an
+ * exited thread, its frames are released without running, and it dies. */
+static void end_if_stranded(PyGreenlet *self)
+{
+    gl_py_impl *impl = self->pimpl;
+    if (state_of(self) != GL_STATE_SUSPENDED ||
+        !gl_py_state_stranded(&impl->state, _PyThreadState_UncheckedGet()) ||
+        !gl_is_mine(impl->record))
+        return;
+    gl_py_release_orphaned_frames(&impl->state);
+    gl_kill(impl->record);
+}
+
 static void greenlet_dealloc(PyGreenlet *self)
 {
     PyObject_GC_UnTrack(self);
     gl_py_impl *impl = self->pimpl;
-    if (impl && impl->record && !impl->is_main && is_active(self) &&
+    if (impl && impl->record && !impl->is_main)
+        end_if_stranded(self);
+    if (impl && impl->record && !impl->is_main &&
+        (is_active(self) || !gl_is_mine(impl->record)) &&
         kill_before_freeing(self))
         return;
     if (self->weakreflist)
@@ -227,12 +246,17 @@ static void note_call(PyObject *const *args, Py_ssize_t count,
 {
     gl_py_this_thread.call_top =
         (void *)(args + count + (keywords ? PyTuple_GET_SIZE(keywords) : 0));
+    gl_py_this_thread.call_keywords = keywords;
+}
+
+static void forget_call(void)
+{
+    gl_py_this_thread.call_top = gl_py_this_thread.call_keywords = NULL;
 }
 
 static PyObject *greenlet_switch(PyGreenlet *self, PyObject *const *args,
                                  Py_ssize_t count, PyObject *keywords)
 {
-    note_call(args, count, keywords);
     PyObject *positional = PyTuple_New(count);
     if (!positional)
         return NULL;
@@ -250,8 +274,9 @@ static PyObject *greenlet_switch(PyGreenlet *self, PyObject *const *args,
             return NULL;
         }
     }
+    note_call(args, count, keywords);
     PyObject *result = gl_py_switch(self, positional, named);
-    gl_py_this_thread.call_top = NULL;
+    forget_call();
     return result;
 }
 
@@ -272,7 +297,7 @@ static PyObject *greenlet_throw(PyGreenlet *self, PyObject *const *args,
     PyObject *result = gl_py_throw(self, count > 0 ? args[0] : PyExc_GreenletExit,
                                    count > 1 ? args[1] : Py_None,
                                    count > 2 ? args[2] : Py_None);
-    gl_py_this_thread.call_top = NULL;
+    forget_call();
     return result;
 }
 
@@ -413,8 +438,7 @@ static PyObject *get_frame(PyGreenlet *self, void *closure)
     if (state_of(self) != GL_STATE_SUSPENDED &&
         !gl_thread_exited(self->pimpl->record))
         Py_RETURN_NONE;
-    PyObject *frame = gl_py_state_frame(&self->pimpl->state,
-                                        self->pimpl->record);
+    PyObject *frame = gl_py_state_frame(&self->pimpl->state);
     if (!frame && PyErr_Occurred())
         return NULL;
     return Py_NewRef(frame ? frame : Py_None);

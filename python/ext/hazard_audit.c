@@ -142,8 +142,7 @@ static void remember_saved_states(known_holders *known)
     for (size_t i = 0; i < count; i++) {
         gl_py_impl *impl = greenlets[i]->pimpl;
         if (impl)
-            gl_py_state_visit_stack_holders(&impl->state, impl->record,
-                                            remember, known);
+            gl_py_state_visit_stack_holders(&impl->state, remember, known);
         Py_DECREF(greenlets[i]);
     }
     PyMem_RawFree(greenlets);

@@ -183,8 +183,7 @@ static void walk_greenlet_frames(const gl_greenlet_info *info,
                                  gl_py_frame_visitor *visit, void *context)
 {
     if (info->state == GL_STATE_SUSPENDED)
-        gl_py_state_walk_frames(&greenlet->pimpl->state,
-                                greenlet->pimpl->record, visit, context);
+        gl_py_state_walk_frames(&greenlet->pimpl->state, visit, context);
     else if (info->state == GL_STATE_RUNNING)
         gl_py_thread_walk_frames((unsigned long)info->thread_os_id, visit,
                                  context);

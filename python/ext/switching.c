@@ -39,7 +39,8 @@ static void save_hook(gl_greenlet *origin, void *context)
     gl_py_state_save(_PyThreadState_UncheckedGet(), state,
                      &gl_py_this_thread.tracing);
     state->call_top = gl_py_this_thread.call_top;
-    gl_py_this_thread.call_top = NULL;
+    state->call_keywords = gl_py_this_thread.call_keywords;
+    gl_py_this_thread.call_top = gl_py_this_thread.call_keywords = NULL;
 }
 
 static void restore_hook(gl_greenlet *target, void *context)
@@ -328,9 +329,20 @@ static PyObject *send(PyGreenlet *target, PyObject *payload, int flags)
     if (gl_state_of(target->pimpl->record) == GL_STATE_NEW &&
         adopt_parent(target) < 0)
         goto failed;
+    PyThreadState *tstate = _PyThreadState_UncheckedGet();
+    if (gl_py_state_stranded(&target->pimpl->state, tstate) &&
+        gl_is_mine(target->pimpl->record)) {
+        PyErr_SetString(PyExc_GreenletError,
+                        "cannot switch to a greenlet suspended under an "
+                        "earlier thread state of this thread (that thread "
+                        "state has been deleted: PyGILState_Release)");
+        goto failed;
+    }
     if (target->pimpl->forced_failure && gl_py_forced_failure(target) < 0)
         goto failed;
-    gl_py_prepare_switch(_PyThreadState_UncheckedGet());
+    gl_py_saved_state *stopping = &current->pimpl->state;
+    if (gl_py_prepare_switch(tstate, stopping) < 0)
+        goto failed;
     /* The reference taken for the lookup goes now, if others hold the
      * target (nothing runs before the engine makes it current): a
      * reference held on this C stack across the switch would never be
@@ -342,14 +354,16 @@ static PyObject *send(PyGreenlet *target, PyObject *payload, int flags)
     int error = gl_switch(target->pimpl->record, (gl_message){payload, flags},
                           &reply);
     if (error) {
+        gl_py_cancel_switch(stopping);
         raise_engine_error(error);
         if (!held)
             Py_INCREF(target); /* for `failed`, which drops it */
         goto failed;
     }
+    struct arrival arrival = take_arrival(); /* before anything can run */
     if (held)
         Py_DECREF(target);
-    if (complete_arrival(take_arrival()) < 0) {
+    if (complete_arrival(arrival) < 0) {
         Py_DECREF(reply.value);
         return NULL;
     }
@@ -568,29 +582,11 @@ int gl_py_kill(PyGreenlet *greenlet, PyObject *reason)
     }
     PyObject *result = gl_py_throw(greenlet, PyExc_GreenletExit,
                                    reason ? reason : Py_None, Py_None);
-    if (parent && gl_state_of(greenlet->pimpl->record) != GL_STATE_DEAD)
+    if (parent) /* as upstream, dead or alive */
         set_parent_now(greenlet, parent); /* fails only for a cycle made */
     Py_XDECREF(parent);
     if (!result)
         return -1;
     Py_DECREF(result);
     return 0;
-}
-
-/* ------------------------------------------------------- thread end */
-
-void gl_py_orphan_suspended_greenlets(void)
-{
-    gl_greenlet_info main_info;
-    gl_greenlet_get_info(gl_main(), &main_info);
-    size_t count;
-    PyGreenlet **greenlets =
-        gl_py_suspended_greenlets(main_info.thread_serial, &count);
-    for (size_t i = 0; i < count; i++) {
-        PyGreenlet *g = greenlets[i];
-        if (gl_py_state_prepare_orphan(&g->pimpl->state, g->pimpl->record) < 0)
-            PyErr_Clear(); /* no memory: its frames will leak */
-        Py_DECREF(g);
-    }
-    PyMem_RawFree(greenlets);
 }

@@ -208,8 +208,6 @@ static void forget_thread(PyObject *capsule)
         return;
     PyThreadState *tstate = _PyThreadState_UncheckedGet();
     gl_py_release_deferred();
-    if (!gl_py_is_finalizing())
-        gl_py_orphan_suspended_greenlets();
     t->retired_state = tstate;
     PyGreenlet *current = t->current, *main = t->main, *leftover = t->to_release;
     PyObject *tracer = t->trace_function;

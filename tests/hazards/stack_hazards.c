@@ -23,11 +23,11 @@
  *   write_kept()          stores through stack_hazards_kept (from
  *                         whatever greenlet calls it)
  *   touch_registered()    stores through each registered record
- *   lend_to_late_worker(f, delay_ms)
+ *   lend_to_waiting_worker(f)
  *                         a worker thread gets a stack buffer's address
- *                         and stores into it after delay_ms, whether its
- *                         owner is suspended then or not; f runs
- *                         meanwhile
+ *                         and stores into it once release_worker() is
+ *                         called, whether its owner is suspended then or
+ *                         not; f runs meanwhile
  * The last three store the byte that is there already: through a stale
  * pointer a real store would corrupt the test process's own stack, and
  * the watch catches a store whatever it stores.
@@ -47,9 +47,12 @@
 #include <Python.h>
 #include <greenlet.h>
 
+#include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static char *stack_hazards_kept;
@@ -219,46 +222,52 @@ static PyObject *heap_record_address(PyObject *module, PyObject *unused)
 
 /* ---------------------------------------------------------- threads */
 
-/* The late worker: stores into the buffer it was lent after a delay,
- * through a pointer that stays in its frame. */
-struct late {
-    volatile char *volatile buffer;
-    unsigned delay_ms;
-};
+/* The waiting worker: stores into the buffer it was lent once
+ * release_worker() is called -- by then the test has found the pointer in
+ * its frame and watched the address, however long that took -- or after
+ * a minute, so that a test that fails first never hangs its process. */
+static sem_t worker_go;
+static pthread_once_t worker_go_once = PTHREAD_ONCE_INIT;
 
-__attribute__((noinline)) static void *late_worker(void *argument)
+static void make_worker_go(void)
 {
-    struct late *late = argument;
-    volatile char *volatile buffer = late->buffer;
-    usleep(late->delay_ms * 1000u);
+    sem_init(&worker_go, 0, 0);
+}
+
+__attribute__((noinline)) static void *waiting_worker(void *argument)
+{
+    volatile char *volatile buffer = argument;
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 60;
+    while (sem_timedwait(&worker_go, &deadline) != 0 && errno == EINTR)
+        continue;
     buffer[0] = buffer[0];
     return NULL;
 }
 
-static PyObject *lend_to_late_worker(PyObject *module, PyObject *args)
+static PyObject *release_worker(PyObject *module, PyObject *unused)
 {
     (void)module;
-    PyObject *function;
-    unsigned delay_ms;
-    if (!PyArg_ParseTuple(args, "OI", &function, &delay_ms))
-        return NULL;
+    (void)unused;
+    pthread_once(&worker_go_once, make_worker_go);
+    sem_post(&worker_go);
+    Py_RETURN_NONE;
+}
+
+static PyObject *lend_to_waiting_worker(PyObject *module, PyObject *function)
+{
+    (void)module;
+    pthread_once(&worker_go_once, make_worker_go);
     char buffer[64];
     memset(buffer, 'l', sizeof buffer);
-    struct late *late = PyMem_RawMalloc(sizeof *late);
-    if (!late)
-        return PyErr_NoMemory();
-    late->buffer = buffer;
-    late->delay_ms = delay_ms;
     pthread_t thread;
-    if (pthread_create(&thread, NULL, late_worker, late) != 0) {
-        PyMem_RawFree(late);
+    if (pthread_create(&thread, NULL, waiting_worker, buffer) != 0)
         return PyErr_Format(PyExc_RuntimeError, "no worker thread");
-    }
     PyObject *result = PyObject_CallNoArgs(function);
     Py_BEGIN_ALLOW_THREADS
     pthread_join(thread, NULL);
     Py_END_ALLOW_THREADS
-    PyMem_RawFree(late);
     if (!result)
         return NULL;
     Py_DECREF(result);
@@ -331,7 +340,8 @@ static PyMethodDef methods[] = {
     {"keep_in_heap_and_call", keep_in_heap_and_call, METH_VARARGS, NULL},
     {"heap_record", heap_record_address, METH_NOARGS, NULL},
     {"lend_to_worker", lend_to_worker, METH_O, NULL},
-    {"lend_to_late_worker", lend_to_late_worker, METH_VARARGS, NULL},
+    {"lend_to_waiting_worker", lend_to_waiting_worker, METH_O, NULL},
+    {"release_worker", release_worker, METH_NOARGS, NULL},
     {"write_kept", write_kept, METH_NOARGS, NULL},
     {"touch_registered", touch_registered, METH_NOARGS, NULL},
     {"register_watched_and_call", register_watched_and_call, METH_O, NULL},

@@ -59,8 +59,75 @@ static PyObject *probe(PyObject *module, PyObject *run)
     return report;
 }
 
+/* Sets report[name] to whether `failed` is true with a TypeError set,
+ * which it clears. */
+static void expect_type_error(PyObject *report, const char *name, int failed)
+{
+    int as_expected = failed && PyErr_ExceptionMatches(PyExc_TypeError);
+    PyErr_Clear();
+    PyDict_SetItemString(report, name, PyBool_FromLong(as_expected));
+}
+
+/* edges(not_a_greenlet) -> dict: how the slots treat what upstream's
+ * treat specially: NULLs, main greenlets, objects that are no greenlet. */
+static PyObject *edges(PyObject *module, PyObject *other)
+{
+    (void)module;
+    PyObject *report = PyDict_New();
+    PyGreenlet *current = PyGreenlet_GetCurrent();
+    if (!report || !current)
+        return NULL;
+    PyGreenlet *bad = (PyGreenlet *)other;
+    PyGreenlet *parent = PyGreenlet_GetParent(current);
+    PyDict_SetItemString(report, "parent_of_main_is_null_without_error",
+                         PyBool_FromLong(!parent && !PyErr_Occurred()));
+    expect_type_error(report, "switch", !PyGreenlet_Switch(bad, NULL, NULL));
+    expect_type_error(report, "throw",
+                      !PyGreenlet_Throw(bad, PyExc_ValueError, NULL, NULL));
+    expect_type_error(report, "main", PyGreenlet_MAIN(bad) == -1);
+    expect_type_error(report, "started", PyGreenlet_STARTED(bad) == -1);
+    expect_type_error(report, "active", PyGreenlet_ACTIVE(bad) == -1);
+    expect_type_error(report, "get_parent", !PyGreenlet_GetParent(bad));
+    /* A greenlet made without run: switching to it finds none. */
+    PyGreenlet *runless = PyGreenlet_New(NULL, NULL);
+    PyObject *result = runless ? PyGreenlet_Switch(runless, NULL, NULL) : NULL;
+    PyDict_SetItemString(
+        report, "switch_without_run_is_attribute_error",
+        PyBool_FromLong(!result && PyErr_ExceptionMatches(PyExc_AttributeError)));
+    PyErr_Clear();
+    /* Deleting the parent is refused, with the setter's message. */
+    int deleted = runless ? PyGreenlet_SetParent(runless, NULL) : 0;
+    PyDict_SetItemString(
+        report, "set_parent_null_is_attribute_error",
+        PyBool_FromLong(deleted == -1 &&
+                        PyErr_ExceptionMatches(PyExc_AttributeError)));
+    PyErr_Clear();
+    Py_XDECREF(runless);
+    Py_DECREF(current);
+    return report;
+}
+
+/* switch_with(g, kwargs) -> what g's switch returns when the C caller
+ * passes `kwargs` (which upstream ignores unless it is a dict). */
+static PyObject *switch_with(PyObject *module, PyObject *args)
+{
+    (void)module;
+    PyObject *g, *kwargs;
+    if (!PyArg_ParseTuple(args, "OO", &g, &kwargs))
+        return NULL;
+    PyObject *positional = Py_BuildValue("(i)", 1);
+    if (!positional)
+        return NULL;
+    PyObject *result =
+        PyGreenlet_Switch((PyGreenlet *)g, positional, kwargs);
+    Py_DECREF(positional);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"probe", probe, METH_O, NULL},
+    {"edges", edges, METH_O, NULL},
+    {"switch_with", switch_with, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef definition = {PyModuleDef_HEAD_INIT, "capi_probe",

@@ -51,6 +51,30 @@ def test_every_slot_of_the_c_api(header, tmp_path):
     assert issubclass(GreenletExit, BaseException)
 
 
+@pytest.mark.parametrize("header", sorted(HEADERS))
+def test_the_c_api_treats_edges_as_upstream(header, tmp_path):
+    sys.path.insert(0, build_probe(HEADERS[header], str(tmp_path)))
+    try:
+        sys.modules.pop("capi_probe", None)
+        import capi_probe
+        report = capi_probe.edges(42)
+        main = getcurrent()
+        echo = greenlet.greenlet(lambda *a, **k: main.switch(a, k))
+        echo.switch()
+        ignored = capi_probe.switch_with(echo, [("not", "a dict")])
+        given = capi_probe.switch_with(echo, {"k": 2})
+    finally:
+        sys.path.pop(0)
+        sys.modules.pop("capi_probe", None)
+    assert report == dict.fromkeys([
+        "parent_of_main_is_null_without_error", "switch", "throw", "main",
+        "started", "active", "get_parent",
+        "switch_without_run_is_attribute_error",
+        "set_parent_null_is_attribute_error"], True)
+    assert ignored == 1              # not a dict: no keywords
+    assert given == ((1,), {"k": 2})
+
+
 def test_throw_through_the_c_api_checks_its_arguments():
     import ctypes
     api = ctypes.pythonapi

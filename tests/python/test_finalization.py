@@ -17,6 +17,7 @@ import pytest
 from greenlet import GreenletExit, getcurrent, greenlet
 
 from package_under_test import PACKAGE_ROOT
+from test_threads import suspended_until_unwound
 
 
 def suspended(kind=greenlet, body=None):
@@ -123,18 +124,7 @@ def test_a_resurrected_greenlet_is_killed_again():
 def test_dropped_in_another_thread_it_is_killed_in_its_own():
     for kind in (greenlet, WithDel):
         died_in = []
-        main = getcurrent()
-
-        def body():
-            try:
-                main.switch()
-            finally:
-                died_in.append(threading.get_ident())
-
-        holder = [kind(body) for _ in range(100)]
-        for g in holder:
-            g.switch()
-        del g
+        holder = [suspended_until_unwound(died_in, kind) for _ in range(100)]
         thread = threading.Thread(target=holder.clear)
         thread.start()
         thread.join()

@@ -407,15 +407,18 @@ def test_a_worker_thread_writing_into_a_saved_stack_is_caught(
         stack_hazards, watches):
     main = getcurrent()
     before = len(inspect.watch_writes())
-    lender = greenlet(lambda: stack_hazards.lend_to_late_worker(
-        main.switch, 300))
-    lender.switch()  # suspended, its bytes saved; the worker sleeps
-    hits = thread_stack_hits()  # the worker waits in its sleep
-    assert hits and hits[0]["greenlet"] is lender
-    watched, = inspect.watch(hits)
-    assert watched["address"] == hits[0]["pointer"]
-    assert watched["greenlet_id"] == hits[0]["greenlet_id"]
-    assert watched["armed"]  # the bytes are saved while main runs
+    lender = greenlet(lambda: stack_hazards.lend_to_waiting_worker(
+        main.switch))
+    lender.switch()  # suspended, its bytes saved; the worker waits
+    try:
+        hits = thread_stack_hits()  # the pointer in the waiting worker
+        assert hits and hits[0]["greenlet"] is lender
+        watched, = inspect.watch(hits)
+        assert watched["address"] == hits[0]["pointer"]
+        assert watched["greenlet_id"] == hits[0]["greenlet_id"]
+        assert watched["armed"]  # the bytes are saved while main runs
+    finally:
+        stack_hazards.release_worker()  # it writes now
     deadline = time.monotonic() + 10
     while len(inspect.watch_writes()) == before and \
             time.monotonic() < deadline:
@@ -426,14 +429,14 @@ def test_a_worker_thread_writing_into_a_saved_stack_is_caught(
     assert write["writer_native_id"] != threading.get_native_id()
     assert write["greenlet"] is lender and write["saved"] is True
     assert write["address"] == hits[0]["pointer"]
-    # The worker's backtrace: its store in late_worker, a static function
+    # The worker's backtrace: its store in waiting_worker, a static function
     # of the extension (named from its .symtab), under the thread's start.
-    assert frames_of(write)[0][0] == "late_worker"
-    assert in_stack_hazards(write) == ["late_worker"]
+    assert frames_of(write)[0][0] == "waiting_worker"
+    assert in_stack_hazards(write) == ["waiting_worker"]
     from greenlet._watch import _describe_write
     line = _describe_write(write)
     assert ("wrote to 0x%x, from another thread, in the saved stack of "
-            "greenlet #%d, from late_worker (stack_hazards"
+            "greenlet #%d, from waiting_worker (stack_hazards"
             % (write["address"], write["greenlet_id"])) in line
     lender.switch()
     assert lender.dead

@@ -26,6 +26,23 @@ def run_in_thread(function):
     return outcome.get("value")
 
 
+def suspended_until_unwound(unwound, kind=greenlet):
+    """A greenlet of `kind`, started in this thread and suspended (back in
+    the caller) in a try whose finally appends to `unwound` the ident of
+    the thread it unwinds in."""
+    here = getcurrent()
+
+    def body():
+        try:
+            here.switch()
+        finally:
+            unwound.append(threading.get_ident())
+
+    g = kind(body)
+    g.switch()
+    return g
+
+
 def test_each_thread_has_its_own_main_greenlet():
     main = getcurrent()
     other = run_in_thread(getcurrent)
@@ -162,17 +179,7 @@ def test_greenlets_only_their_thread_holds_are_killed_in_it():
     unwound = []
 
     def work():
-        here = getcurrent()
-
-        def body():
-            try:
-                here.switch()
-            finally:
-                unwound.append(threading.get_ident())
-
-        kept = [greenlet(body) for _ in range(3)]
-        for g in kept:
-            g.switch()
+        kept = [suspended_until_unwound(unwound) for _ in range(3)]  # noqa: F841
         return threading.get_ident()  # kept goes with this frame
 
     ident = run_in_thread(work)

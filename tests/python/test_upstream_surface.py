@@ -15,21 +15,14 @@ import pytest
 import greenlet as package
 from greenlet import _greenlet, getcurrent, greenlet
 
+from test_threads import run_in_thread, suspended_until_unwound
+
 
 def wait_until(condition, timeout=10):
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.001)
-
-
-def run_in_thread(function):
-    outcome = []
-    thread = threading.Thread(target=lambda: outcome.append(function()))
-    thread.start()
-    thread.join(30)
-    assert not thread.is_alive()
-    return outcome[0] if outcome else None
 
 
 # ------------------------------------------------------------ the helpers
@@ -61,17 +54,7 @@ def test_cleanup_after_a_thread_is_pending_until_done():
     died_in = []
 
     def work():
-        here = getcurrent()
-
-        def body():
-            try:
-                here.switch()
-            finally:
-                died_in.append(threading.get_ident())
-
-        g = greenlet(body)
-        g.switch()
-        _greenlet.set_thread_local("kept", g)
+        _greenlet.set_thread_local("kept", suspended_until_unwound(died_in))
         return threading.get_ident()
 
     ident = run_in_thread(work)
