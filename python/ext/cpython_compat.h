@@ -187,6 +187,20 @@ void gl_py_state_visit_stack_holders(const gl_py_saved_state *state,
                                      gl_py_holder_visitor *visit,
                                      void *context);
 
+/* Calls visit(start, size) for each block of memory that holds the
+ * interpreter's frames (3.11+: the data-stack chunks of every thread
+ * state, of a suspended greenlet, and the spare ones kept for new
+ * greenlets; 3.10's frames are objects): whatever they hold, live frames
+ * or the stale words of frames that have returned (their links to entry
+ * frames on C stacks, 3.12+), is the interpreter's, never a pointer that
+ * an extension keeps. The hazard audit leaves them out. Under the GIL. */
+typedef void gl_py_region_visitor(const void *start, size_t size,
+                                  void *context);
+void gl_py_visit_frame_memory(gl_py_region_visitor *visit, void *context);
+void gl_py_state_visit_frame_memory(const gl_py_saved_state *state,
+                                    gl_py_region_visitor *visit,
+                                    void *context);
+
 /* Deallocation of an object whose count has reached 0 (tp_dealloc):
  * resurrect makes it alive again, with a count of 1, for code that must
  * run on it; unresurrect undoes that, and returns 1 when that code left

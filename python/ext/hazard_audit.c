@@ -14,28 +14,52 @@
 #include "binding.h"
 #include "glinspect.h"
 
-/* The known holders, sorted, for a binary search per candidate hit. */
+/* The known holders, sorted, for a binary search per candidate hit: words
+ * (addresses) and blocks of the interpreter's frame memory (regions,
+ * [start, end) pairs sorted by start). Blocks never overlap. */
 typedef struct known_holders {
     uintptr_t *addresses;
     size_t count, capacity;
+    uintptr_t (*regions)[2];
+    size_t region_count, region_capacity;
     int failed;
 } known_holders;
+
+/* Room for one more item of `size` bytes in *items (count, capacity). */
+static int grow(void *items, size_t count, size_t *capacity, size_t size)
+{
+    if (count < *capacity)
+        return 0;
+    size_t bigger = *capacity ? 2 * *capacity : 16;
+    void *moved = PyMem_Realloc(*(void **)items, bigger * size);
+    if (!moved)
+        return -1;
+    *(void **)items = moved;
+    *capacity = bigger;
+    return 0;
+}
 
 static void remember(const void *address, void *context)
 {
     known_holders *known = context;
-    if (known->count == known->capacity) {
-        size_t capacity = known->capacity ? 2 * known->capacity : 16;
-        uintptr_t *bigger = PyMem_Realloc(known->addresses,
-                                          capacity * sizeof *bigger);
-        if (!bigger) {
-            known->failed = 1;
-            return;
-        }
-        known->addresses = bigger;
-        known->capacity = capacity;
+    if (grow(&known->addresses, known->count, &known->capacity,
+             sizeof *known->addresses) < 0) {
+        known->failed = 1;
+        return;
     }
     known->addresses[known->count++] = (uintptr_t)address;
+}
+
+static void remember_region(const void *start, size_t size, void *context)
+{
+    known_holders *known = context;
+    if (grow(&known->regions, known->region_count, &known->region_capacity,
+             sizeof *known->regions) < 0) {
+        known->failed = 1;
+        return;
+    }
+    known->regions[known->region_count][0] = (uintptr_t)start;
+    known->regions[known->region_count++][1] = (uintptr_t)start + size;
 }
 
 static int by_address(const void *a, const void *b)
@@ -44,9 +68,24 @@ static int by_address(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static int in_a_region(const known_holders *known, uintptr_t holder)
+{
+    size_t low = 0, high = known->region_count; /* the first start > holder */
+    while (low < high) {
+        size_t middle = low + (high - low) / 2;
+        if (known->regions[middle][0] <= holder)
+            low = middle + 1;
+        else
+            high = middle;
+    }
+    return low > 0 && holder < known->regions[low - 1][1];
+}
+
 static int is_known(uintptr_t holder, void *context)
 {
     const known_holders *known = context;
+    if (in_a_region(known, holder))
+        return 1;
     return known->count && bsearch(&holder, known->addresses, known->count,
                                    sizeof holder, by_address) != NULL;
 }
@@ -141,8 +180,11 @@ static void remember_saved_states(known_holders *known)
     PyGreenlet **greenlets = gl_py_suspended_greenlets(0, &count);
     for (size_t i = 0; i < count; i++) {
         gl_py_impl *impl = greenlets[i]->pimpl;
-        if (impl)
+        if (impl) {
             gl_py_state_visit_stack_holders(&impl->state, remember, known);
+            gl_py_state_visit_frame_memory(&impl->state, remember_region,
+                                           known);
+        }
         Py_DECREF(greenlets[i]);
     }
     PyMem_RawFree(greenlets);
@@ -161,18 +203,22 @@ int gl_py_hazard_audit(gl_py_hazard **out, size_t *count)
     *count = 0;
     known_holders known = {0};
     gl_py_visit_stack_holders(remember, &known);
+    gl_py_visit_frame_memory(remember_region, &known);
     remember_saved_states(&known);
-    if (known.failed) {
-        PyMem_Free(known.addresses);
-        return GL_ENOMEM;
-    }
-    if (known.count)
-        qsort(known.addresses, known.count, sizeof *known.addresses,
-              by_address);
+    int code = GL_ENOMEM;
     gl_hazard_hit *hits;
     size_t found;
-    int code = gl_hazard_scan(is_known, &known, &hits, &found);
+    if (!known.failed) {
+        if (known.count)
+            qsort(known.addresses, known.count, sizeof *known.addresses,
+                  by_address);
+        if (known.region_count) /* by start: the first word of each pair */
+            qsort(known.regions, known.region_count, sizeof *known.regions,
+                  by_address);
+        code = gl_hazard_scan(is_known, &known, &hits, &found);
+    }
     PyMem_Free(known.addresses);
+    PyMem_Free(known.regions);
     if (code)
         return code;
     gl_py_hazard *hazards = PyMem_Calloc(found + 1, sizeof *hazards);

@@ -1,6 +1,7 @@
 """Greenlets and threads: each thread its own main greenlet, switches to
 another thread's greenlet refused, a greenlet made in one thread started
 in another, and many threads switching at once."""
+import logging
 import threading
 import time
 
@@ -237,3 +238,36 @@ def test_fork_child_keeps_this_threads_greenlets():
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     assert g.switch() == "finished"
+
+
+def test_a_greenlet_killed_as_its_thread_ends_still_sees_its_thread():
+    # Held only by the thread's function, it dies with that frame, while
+    # threading still knows the thread: logging names it, not "Dummy-N".
+    names = []
+
+    class Recorder(logging.Handler):
+        def emit(self, record):
+            names.append(record.threadName)
+
+    logger = logging.getLogger("test_threads.thread_end")
+    logger.propagate = False
+    recorder = Recorder()
+    logger.addHandler(recorder)
+    try:
+        def work():
+            here = getcurrent()
+
+            def body():
+                try:
+                    here.switch()
+                finally:
+                    logger.warning("unwound")
+
+            greenlet(body).switch()
+
+        thread = threading.Thread(target=work, name="worker-13")
+        thread.start()
+        thread.join()
+    finally:
+        logger.removeHandler(recorder)
+    assert names == ["worker-13"]
